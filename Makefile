@@ -1,0 +1,81 @@
+# citer: one library (lib/), thin tools (tools/), tests (tests/), benchmarks (bench/).
+# Everything is built into $(BUILD); tools land in $(BINDIR).
+
+PREFIX  ?= /usr/local
+BUILD   ?= build
+BINDIR  ?= bin
+CC      ?= cc
+OPT     ?= -O2 -g
+WERROR  ?=
+CFLAGS  ?= $(OPT)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -pthread
+CPPFLAGS += -Ilib
+LDLIBS  += -ljson-c -lxxhash -lopenblas -lm -pthread
+
+LIB_SRC   := $(sort $(wildcard lib/*.c))
+LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
+LIB       := $(BUILD)/libciter.a
+TOOL_SRC  := $(sort $(wildcard tools/citer-*.c))
+TOOLS     := $(TOOL_SRC:tools/%.c=$(BINDIR)/%)
+TEST_SRC  := $(sort $(wildcard tests/t_*.c))
+TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+MAN1      := $(sort $(wildcard man/man1/*.1))
+MAN5      := $(sort $(wildcard man/man5/*.5))
+MAN7      := $(sort $(wildcard man/man7/*.7))
+
+.PHONY: all test check-asan install bench clean unicode-tables
+all: $(LIB) $(TOOLS) lib/libciter.a
+
+# The brief promises lib/libciter.a; the real archive lives in $(BUILD).
+lib/libciter.a: $(LIB)
+	@if [ "$(BUILD)" = build ]; then ln -sf ../$(LIB) $@; fi
+
+$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BINDIR)/%: tools/%.c $(LIB) $(wildcard lib/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/check.h $(LIB) $(wildcard lib/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB) $(wildcard lib/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+test: all $(TESTS)
+	@CITER_BIN=$(abspath $(BINDIR)) CITER_TESTBIN=$(abspath $(BUILD)/tests) sh tests/run.sh
+
+# The whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer.
+check-asan:
+	$(MAKE) BUILD=build-asan BINDIR=build-asan/bin \
+	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDLIBS="-ljson-c -lxxhash -lopenblas -lm -pthread -fsanitize=address,undefined" test
+
+bench: all $(BENCHES)
+	@for b in $(BENCHES); do $$b || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 $(MAN5) $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 644 $(MAN7) $(DESTDIR)$(PREFIX)/share/man/man7
+
+# Regenerate lib/unicode_tables.c from Debian's unicode-data package.
+unicode-tables:
+	python3 tools/gen-unicode-tables.py /usr/share/unicode > lib/unicode_tables.c.tmp
+	mv lib/unicode_tables.c.tmp lib/unicode_tables.c
+
+clean:
+	rm -rf build build-asan $(BINDIR)/citer-* lib/libciter.a
