@@ -315,6 +315,15 @@ void usage_error(const char *fmt, ...)
     exit(2);
 }
 
+void cli_bad_option(char **argv, int c)
+{
+    extern int optind, optopt;
+    const char *arg = argv[optind - 1];
+    if (c == ':') usage_error("option '%s' needs an argument", arg);
+    if (optopt && strncmp(arg, "--", 2) != 0) usage_error("unknown option '-%c'", optopt);
+    usage_error("unknown option '%s'", arg);
+}
+
 void warnx_(const char *fmt, ...)
 {
     va_list ap;

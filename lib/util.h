@@ -54,6 +54,9 @@ const char *cli_progname(void);
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* "citer-X: message (try 'citer-X --help')" and exit 2. */
 void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* For getopt_long with opterr = 0 and an optstring starting with ':': report the option
+ * getopt rejected (c is '?' or ':') as a one-line usage error. */
+void cli_bad_option(char **argv, int c) __attribute__((noreturn));
 void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Check a stdio stream after writing; a broken pipe exits quietly (status 141, as SIGPIPE would). */
 void cli_check_write(FILE *f, const char *name);
