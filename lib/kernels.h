@@ -1,0 +1,54 @@
+/* kernels: the numeric work of the forward pass, on weights in their stored type.
+ *
+ * A weight matrix is rows x cols, row-major, each row `cols` contiguous elements of one ggml
+ * type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), exactly the bytes of a
+ * GGUF tensor with ne = [cols, rows] or a safetensors [rows, cols] tensor. Activations are f32.
+ * Every fast path is tested against dequantize-then-f32 (citer_dequantize_row). */
+#ifndef CITER_KERNELS_H
+#define CITER_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int type;          /* enum ggml_type (gguf.h) */
+    int64_t rows, cols;
+    const void *data;
+    size_t row_bytes;  /* bytes of one row */
+} citer_matrix;
+
+/* 1 if the type can be used as a weight (known block layout with a dequantizer). */
+int citer_type_supported(int type);
+/* Bytes of a row of n elements, 0 if n is not a multiple of the type's block size or the type
+ * is unknown. */
+size_t citer_row_bytes(int type, int64_t n);
+/* Build a matrix view; returns 0, or -1 with citer_error() when cols does not fit the type. */
+int citer_matrix_init(citer_matrix *m, int type, int64_t rows, int64_t cols, const void *data);
+
+/* Reference conversions (exact, scalar). n must be a multiple of the block size. */
+void citer_dequantize_row(int type, const void *src, float *dst, int64_t n);
+/* Quantize (round-to-nearest reference quantizers) for F32, F16, BF16, Q8_0, Q4_0 and the
+ * K-quants Q4_K, Q5_K, Q6_K: used by writers of test models and by tests. Returns 0, -1 if the
+ * type has no quantizer. */
+int citer_quantize_row(int type, const float *src, void *dst, int64_t n);
+
+float citer_f16_to_f32(uint16_t h);
+uint16_t citer_f32_to_f16(float f);   /* round to nearest even */
+float citer_bf16_to_f32(uint16_t h);
+uint16_t citer_f32_to_bf16(float f);  /* round to nearest even */
+
+/* y[r] = W[r,:] . x  for r in [0, rows). Uses the thread pool. */
+void citer_matvec(const citer_matrix *w, const float *x, float *y);
+/* Y[t*rows + r] = W[r,:] . X[t*cols ...]  for t in [0, T): prefill, matrix-matrix. */
+void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y);
+/* Row r of W as f32 (embedding lookup). */
+void citer_matrix_row(const citer_matrix *w, int64_t r, float *out);
+
+/* Threads used by the kernels (default: number of online CPUs, at most 2 unless
+ * CITER_THREADS says otherwise). */
+void citer_set_threads(int n);
+int citer_get_threads(void);
+/* Run fn(arg, i, n) for i in [0, n) split over the pool's threads (the caller is one of them). */
+void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end), void *arg);
+
+#endif
