@@ -13,9 +13,9 @@
 
 extern const uint8_t uc_cat_stage1[0x110000 >> UC_SHIFT];
 extern const uint8_t uc_cat_stage2[];
-extern const uint8_t uc_norm_stage1[0x110000 >> UC_SHIFT];
-extern const uint8_t uc_norm_stage2[];
-extern const uint8_t uc_norm_rec[];
+extern const uint8_t uc_prop_stage1[0x110000 >> UC_SHIFT];
+extern const uint8_t uc_prop_stage2[];
+extern const uint8_t uc_prop_rec[]; /* pairs (ccc, flags) */
 extern const unsigned uc_decomp_count;
 extern const uint32_t uc_decomp_keys[];
 extern const uint16_t uc_decomp_vals[];
@@ -29,8 +29,6 @@ extern const uint32_t uc_fold_to[];
 extern const unsigned uc_lower_count;
 extern const uint32_t uc_lower_from[];
 extern const uint32_t uc_lower_to[];
-extern const unsigned uc_space_count;
-extern const uint32_t uc_space_ranges[];
 
 /* ---- properties ---- */
 
@@ -40,26 +38,26 @@ int ucat(uint32_t cp)
     return uc_cat_stage2[(uint32_t)uc_cat_stage1[cp >> UC_SHIFT] << UC_SHIFT | (cp & UC_MASK)];
 }
 
+/* Offset of cp's (ccc, flags) pair in uc_prop_rec; beyond Unicode (and so the stand-ins
+ * for invalid bytes) reads as record 0: a starter with no properties. */
+static inline unsigned prop_rec(uint32_t cp)
+{
+    if (cp >= 0x110000) return 0;
+    return 2u * uc_prop_stage2[(uint32_t)uc_prop_stage1[cp >> UC_SHIFT] << UC_SHIFT | (cp & UC_MASK)];
+}
+
+enum { QC_YES = 0, QC_MAYBE = 1, QC_NO = 2, QC_MASK = 3, WHITE_SPACE = 4, DECOMPOSES = 8 };
+
+static inline int prop_ccc(unsigned rec) { return uc_prop_rec[rec]; }
+static inline int prop_qc(unsigned rec) { return uc_prop_rec[rec + 1] & QC_MASK; }
+
 int uc_is_space(uint32_t cp)
 {
     if (cp < 0x80) return cp == ' ' || (cp >= 9 && cp <= 13);
-    for (unsigned i = 0; i < uc_space_count; i++) {
-        if (cp < uc_space_ranges[2 * i]) return 0;
-        if (cp <= uc_space_ranges[2 * i + 1]) return 1;
-    }
-    return 0;
+    return (uc_prop_rec[prop_rec(cp) + 1] & WHITE_SPACE) != 0;
 }
 
-/* Index into uc_norm_rec (pairs of ccc, NFC_QC); invalid bytes read as plain starters. */
-static inline unsigned norm_rec(uint32_t cp)
-{
-    if (cp >= 0x110000) return 0;
-    return 2u * uc_norm_stage2[(uint32_t)uc_norm_stage1[cp >> UC_SHIFT] << UC_SHIFT | (cp & UC_MASK)];
-}
-
-int uc_ccc(uint32_t cp) { return uc_norm_rec[norm_rec(cp)]; }
-
-enum { QC_YES = 0, QC_MAYBE = 1, QC_NO = 2 };
+int uc_ccc(uint32_t cp) { return prop_ccc(prop_rec(cp)); }
 
 static int find_u32(const uint32_t *keys, unsigned count, uint32_t key)
 {
@@ -251,9 +249,9 @@ static size_t nfc_quick_end(const uint8_t *s, size_t n)
         uint32_t cp;
         int len = utf8_decode(s + i, n - i, &cp);
         if (cp >= 0x300) { /* below U+0300 everything is a Yes starter */
-            unsigned r = norm_rec(cp);
-            int ccc = uc_norm_rec[r];
-            if (uc_norm_rec[r + 1] != QC_YES || (ccc && ccc < last_ccc)) return i;
+            unsigned r = prop_rec(cp);
+            int ccc = prop_ccc(r);
+            if (prop_qc(r) != QC_YES || (ccc && ccc < last_ccc)) return i;
             last_ccc = ccc;
         } else {
             last_ccc = 0;
@@ -279,9 +277,9 @@ static int decompose(uint32_t cp, uint32_t *buf)
         buf[2] = HANGUL_TBASE + si % HANGUL_TCOUNT;
         return 3;
     }
-    /* Only code points with NFC_QC != Yes, or precomposed letters, decompose; a
-     * binary search over the ~2000 keys is cheap on this slow path. */
-    int k = cp < 0xC0 || cp >= 0x110000 ? -1 : find_u32(uc_decomp_keys, uc_decomp_count, cp);
+    int k = -1;
+    if (uc_prop_rec[prop_rec(cp) + 1] & DECOMPOSES)
+        k = find_u32(uc_decomp_keys, uc_decomp_count, cp);
     if (k < 0) {
         buf[0] = cp;
         return 1;
@@ -349,14 +347,22 @@ static void nfc_span(const uint8_t *s, size_t n, char **out, size_t *cap, size_t
     uint8_t *cc = NULL;
     /* Decompose. */
     for (size_t i = 0; i < n;) {
+        if (cn + 4 > ccap) {
+            void *p = cps; /* through a void * so no pointer is accessed as another type */
+            xgrow(&p, &ccap, cn + 4, sizeof *cps);
+            cps = p;
+        }
+        if (s[i] < 0x80) {
+            cps[cn++] = s[i++];
+            continue;
+        }
         uint32_t cp;
         i += (size_t)utf8_decode(s + i, n - i, &cp);
-        xgrow((void **)&cps, &ccap, cn + 4, sizeof *cps);
         cn += (size_t)decompose(cp, cps + cn);
     }
     /* Canonical ordering: a stable sort of each run of non-starters by ccc. */
     cc = xmalloc(cn ? cn : 1);
-    for (size_t i = 0; i < cn; i++) cc[i] = (uint8_t)uc_ccc(cps[i]);
+    for (size_t i = 0; i < cn; i++) cc[i] = cps[i] < 0x300 ? 0 : (uint8_t)uc_ccc(cps[i]);
     for (size_t i = 0; i < cn;) {
         if (!cc[i]) {
             i++;
@@ -368,14 +374,15 @@ static void nfc_span(const uint8_t *s, size_t n, char **out, size_t *cap, size_t
         i = end;
     }
     /* Canonical composition (UAX #15, D117): a character combines with the last starter
-     * unless something between them blocks it (a starter, or the same or higher ccc). */
+     * unless something between them blocks it (a starter, or the same or higher ccc).
+     * Only NFC_QC=Maybe characters are ever the second of a pair (the generator checks). */
     size_t w = 0;           /* write index */
     size_t starter = SIZE_MAX;
     int last_cc = -1;       /* ccc of the last character kept after the starter; -1: none */
     for (size_t i = 0; i < cn; i++) {
         uint32_t cp = cps[i];
         int c = cc[i];
-        if (starter != SIZE_MAX && last_cc < c) {
+        if (starter != SIZE_MAX && last_cc < c && prop_qc(prop_rec(cp)) == QC_MAYBE) {
             uint32_t comp = compose(cps[starter], cp);
             if (comp) {
                 cps[starter] = comp;
@@ -391,7 +398,9 @@ static void nfc_span(const uint8_t *s, size_t n, char **out, size_t *cap, size_t
         cps[w++] = cp;
     }
     /* Encode; the stand-ins for invalid bytes become those bytes again. */
-    xgrow((void **)out, cap, *olen + 4 * w + 1, 1);
+    void *p = *out;
+    xgrow(&p, cap, *olen + 4 * w + 1, 1);
+    *out = p;
     for (size_t i = 0; i < w; i++) {
         uint32_t cp = cps[i];
         if (cp >= UC_INVALID_BASE) (*out)[(*olen)++] = (char)(cp - UC_INVALID_BASE);
@@ -430,7 +439,9 @@ char *uc_nfc(const char *s, size_t n, size_t *out_len)
         if (n) memcpy(out, s, n);
         len = n;
     }
-    xgrow((void **)&out, &cap, len + 1, 1);
+    void *p = out;
+    xgrow(&p, &cap, len + 1, 1);
+    out = p;
     out[len] = 0;
     if (out_len) *out_len = len;
     return out;

@@ -231,6 +231,9 @@ static void nfc_examples(void)
     /* D + dot above + dot below: reorder (220 before 230), then compose U+1E0C */
     NFC("D\xCC\x87\xCC\xA3", "\xE1\xB8\x8C\xCC\x87");
     NFC("\xCD\x84", "\xCC\x88\xCC\x81");               /* U+0344 -> 0308 0301 */
+    /* out-of-order marks that are NFC_QC=Yes: U+0305 (ccc 230) then U+0316 (ccc 220) */
+    NFC("xa\xCC\x85\xCC\x96", "xa\xCC\x96\xCC\x85");
+    CHECK(!uc_nfc_quick("a\xCC\x85\xCC\x96", 5), "ccc order is part of the quick check");
     /* invalid bytes pass through and block composition */
     NFC("e\xFF\xCC\x81", "e\xFF\xCC\x81");
     NFC("\xCC\x81\xFF" "e\xCC\x81\xC0", "\xCC\x81\xFF\xC3\xA9\xC0");

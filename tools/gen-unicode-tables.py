@@ -10,13 +10,14 @@ data gives the same bytes (tests/t_unicode.c checks this).
 Tables (their layout is mirrored in lib/unicode.c):
   general category   two-stage: uc_cat_stage1[cp >> 7] is a block number, the block's
                      128 bytes in uc_cat_stage2 hold enum ucat values.
-  normalization      two-stage the same way, giving an index into uc_norm_rec: pairs of
-                     (canonical combining class, NFC_QC as 0 Yes / 1 Maybe / 2 No).
+  other properties   two-stage the same way, giving an index into uc_prop_rec: pairs of
+                     (canonical combining class, flags); flags bits 0-1 are NFC_QC
+                     (0 Yes, 1 Maybe, 2 No), bit 2 is White_Space (PropList.txt), bit 3
+                     marks a canonical decomposition in the decomposition table.
   decomposition      full canonical decompositions (already recursive; Hangul syllables are
                      left to the algorithm), sorted by code point, for binary search.
   composition        primary composites: (first << 21 | second) -> composite, sorted.
   case folding       CaseFolding.txt status C and S; lowercase: UnicodeData field 13.
-  White_Space        ranges from PropList.txt.
 """
 import os
 import re
@@ -31,9 +32,6 @@ CATS = ["Cn", "Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No",
         "Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co"]
 CAT_INDEX = {name: i for i, name in enumerate(CATS)}
 QC_INDEX = {"Y": 0, "M": 1, "N": 2}
-
-SBASE, LCOUNT, VCOUNT, TCOUNT = 0xAC00, 19, 21, 28
-SCOUNT = LCOUNT * VCOUNT * TCOUNT
 
 
 def die(msg):
@@ -140,20 +138,19 @@ def main():
     ucd = sys.argv[1]
     cat, ccc, decomp, lower = read_unicode_data(ucd)
 
-    white = []
+    qc = [0] * NCP
     for f in data_lines(os.path.join(ucd, "PropList.txt")):
         if f[1] == "White_Space":
-            white.append(cp_range(f[0]))
-    white.sort()
-
-    qc = [0] * NCP
+            lo, hi = cp_range(f[0])
+            for x in range(lo, hi + 1):
+                qc[x] |= 4
     excluded = set()
     dnp = os.path.join(ucd, "DerivedNormalizationProps.txt")
     for f in data_lines(dnp):
         if f[1] == "NFC_QC":
             lo, hi = cp_range(f[0])
             for x in range(lo, hi + 1):
-                qc[x] = QC_INDEX[f[2]]
+                qc[x] |= QC_INDEX[f[2]]
         elif f[1] == "Full_Composition_Exclusion":
             lo, hi = cp_range(f[0])
             excluded.update(range(lo, hi + 1))
@@ -163,11 +160,13 @@ def main():
         if f[1] in ("C", "S"):
             fold[int(f[0], 16)] = int(f[2], 16)
 
-    # Normalization records: distinct (ccc, qc) pairs, (0, Yes) first.
+    for cp in decomp:
+        qc[cp] |= 8
+    # Property records: distinct (ccc, flags) pairs, (0, 0) first.
     recs = {(0, 0): 0}
-    norm = [recs.setdefault((ccc[x], qc[x]), len(recs)) for x in range(NCP)]
+    prop = [recs.setdefault((ccc[x], qc[x]), len(recs)) for x in range(NCP)]
     if len(recs) > 256:
-        die("too many (ccc, NFC_QC) records: %d" % len(recs))
+        die("too many (ccc, flags) records: %d" % len(recs))
 
     dkeys = sorted(decomp)
     ddata = []
@@ -186,6 +185,10 @@ def main():
         if len(d) == 2 and cp not in excluded:
             comp[d[0] << 21 | d[1]] = cp
     ckeys = sorted(comp)
+    # lib/unicode.c only tries to compose a character whose NFC_QC is Maybe.
+    for k in ckeys:
+        if qc[k & 0x1FFFFF] & 3 != QC_INDEX["M"]:
+            die("U+%04X: second of a composition pair but NFC_QC is not Maybe" % (k & 0x1FFFFF))
 
     version = file_version(os.path.join(ucd, "DerivedNormalizationProps.txt"))
     out = []
@@ -197,11 +200,12 @@ def main():
     out.append('const char uc_tables_version[] = "%s";\n' % version)
     src, n1 = two_stage(cat, "uc_cat", "const uint8_t")
     out.append(src)
-    src, n2 = two_stage(norm, "uc_norm", "const uint8_t")
+    src, n2 = two_stage(prop, "uc_prop", "const uint8_t")
     out.append(src)
     rec_list = sorted(recs, key=recs.get)
-    out.append("/* (ccc, NFC_QC) pairs indexed by uc_norm_stage2 values */")
-    out.append(c_array("const uint8_t", "uc_norm_rec", [v for r in rec_list for v in r]))
+    out.append("/* (ccc, NFC_QC | White_Space << 2 | decomposes << 3) pairs, "
+               "indexed by uc_prop_stage2 values */")
+    out.append(c_array("const uint8_t", "uc_prop_rec", [v for r in rec_list for v in r]))
 
     out.append("/* full canonical decompositions: value = offset << 2 | (length - 1) */")
     out.append("const unsigned uc_decomp_count = %d;" % len(dkeys))
@@ -226,12 +230,9 @@ def main():
     out.append(c_array("const uint32_t", "uc_lower_from", lkeys, "0x%X"))
     out.append(c_array("const uint32_t", "uc_lower_to", [lower[k] for k in lkeys], "0x%X"))
 
-    out.append("/* White_Space ranges (PropList.txt), inclusive */")
-    out.append("const unsigned uc_space_count = %d;" % len(white))
-    out.append(c_array("const uint32_t", "uc_space_ranges", [v for r in white for v in r], "0x%X"))
 
     sys.stdout.write("\n".join(out))
-    sys.stderr.write("gen-unicode-tables: Unicode %s: category %d bytes, normalization %d bytes, "
+    sys.stderr.write("gen-unicode-tables: Unicode %s: category %d bytes, properties %d bytes, "
                      "%d decompositions, %d composites, %d folds, %d lowercase\n"
                      % (version, n1, n2 + 2 * len(recs), len(dkeys), len(ckeys), len(fkeys),
                         len(lkeys)))
