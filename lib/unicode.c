@@ -35,7 +35,8 @@ extern const uint32_t uc_lower_to[];
 int ucat(uint32_t cp)
 {
     if (cp >= 0x110000) return UC_Cn;
-    return uc_cat_stage2[(uint32_t)uc_cat_stage1[cp >> UC_SHIFT] << UC_SHIFT | (cp & UC_MASK)];
+    uint32_t block = uc_cat_stage1[cp >> UC_SHIFT];
+    return uc_cat_stage2[block << UC_SHIFT | (cp & UC_MASK)];
 }
 
 /* Offset of cp's (ccc, flags) pair in uc_prop_rec; beyond Unicode (and so the stand-ins
@@ -43,7 +44,8 @@ int ucat(uint32_t cp)
 static inline unsigned prop_rec(uint32_t cp)
 {
     if (cp >= 0x110000) return 0;
-    return 2u * uc_prop_stage2[(uint32_t)uc_prop_stage1[cp >> UC_SHIFT] << UC_SHIFT | (cp & UC_MASK)];
+    uint32_t block = uc_prop_stage1[cp >> UC_SHIFT];
+    return 2u * uc_prop_stage2[block << UC_SHIFT | (cp & UC_MASK)];
 }
 
 enum { QC_YES = 0, QC_MAYBE = 1, QC_NO = 2, QC_MASK = 3, WHITE_SPACE = 4, DECOMPOSES = 8 };
@@ -293,8 +295,10 @@ static int decompose(uint32_t cp, uint32_t *buf)
 /* Primary composite of (a, b), or 0 if none. */
 static uint32_t compose(uint32_t a, uint32_t b)
 {
-    if (a - HANGUL_LBASE < HANGUL_LCOUNT && b - HANGUL_VBASE < HANGUL_VCOUNT)
-        return HANGUL_SBASE + ((a - HANGUL_LBASE) * HANGUL_VCOUNT + (b - HANGUL_VBASE)) * HANGUL_TCOUNT;
+    if (a - HANGUL_LBASE < HANGUL_LCOUNT && b - HANGUL_VBASE < HANGUL_VCOUNT) {
+        uint32_t lv = (a - HANGUL_LBASE) * HANGUL_VCOUNT + (b - HANGUL_VBASE);
+        return HANGUL_SBASE + lv * HANGUL_TCOUNT;
+    }
     if (a - HANGUL_SBASE < HANGUL_SCOUNT && (a - HANGUL_SBASE) % HANGUL_TCOUNT == 0 &&
         b - HANGUL_TBASE - 1 < HANGUL_TCOUNT - 1)
         return a + (b - HANGUL_TBASE);

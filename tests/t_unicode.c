@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "unicode.h"
@@ -331,13 +332,17 @@ static void nfc_conformance(void)
         lines++;
         if (part == 1) {
             uint32_t cp;
-            if (utf8_decode((const uint8_t *)col[0], cl[0], &cp) == (int)cl[0]) part1_listed[cp] = 1;
+            if (utf8_decode((const uint8_t *)col[0], cl[0], &cp) == (int)cl[0])
+                part1_listed[cp] = 1;
         }
         /* c2 == NFC(c1) == NFC(c2) == NFC(c3); c4 == NFC(c4) == NFC(c5) */
-        int ok = nfc_equals(col[0], cl[0], col[1], cl[1]) && nfc_equals(col[1], cl[1], col[1], cl[1]) &&
-                 nfc_equals(col[2], cl[2], col[1], cl[1]) && nfc_equals(col[3], cl[3], col[3], cl[3]) &&
+        int ok = nfc_equals(col[0], cl[0], col[1], cl[1]) &&
+                 nfc_equals(col[1], cl[1], col[1], cl[1]) &&
+                 nfc_equals(col[2], cl[2], col[1], cl[1]) &&
+                 nfc_equals(col[3], cl[3], col[3], cl[3]) &&
                  nfc_equals(col[4], cl[4], col[3], cl[3]);
-        if (!ok && ++failures <= 10) CHECK(ok, "NormalizationTest line %d fails (c1 %s)", lines, line);
+        if (!ok && ++failures <= 10)
+            CHECK(ok, "NormalizationTest test line %d fails (c1 %s)", lines, line);
     }
     int rc = pclose(f);
     CHECK(rc == 0, "bzip2 exited with status %d", rc);
@@ -371,7 +376,8 @@ static void tables_regenerate(void)
     fclose(probe);
     char path[4200], cmd[8600];
     snprintf(path, sizeof path, "%s/unicode_tables.c", t_tmpdir());
-    snprintf(cmd, sizeof cmd, "python3 tools/gen-unicode-tables.py " UCD " > '%s' 2>/dev/null", path);
+    snprintf(cmd, sizeof cmd, "python3 tools/gen-unicode-tables.py " UCD " > '%s' 2>/dev/null",
+             path);
     REQUIRE(system(cmd) == 0, "generator failed: %s", cmd);
     FILE *a = fopen(path, "rb"), *b = fopen("lib/unicode_tables.c", "rb");
     REQUIRE(a && b, "cannot open the generated or the committed table (cwd must be the repo root)");
@@ -382,10 +388,12 @@ static void tables_regenerate(void)
         cb = getc(b);
         off++;
     } while (ca == cb && ca != EOF);
-    CHECK(ca == cb, "lib/unicode_tables.c differs from the generator's output at byte %ld", off - 1);
+    CHECK(ca == cb, "lib/unicode_tables.c differs from the generator's output at byte %ld",
+          off - 1);
     fclose(a);
     fclose(b);
     remove(path);
+    rmdir(t_tmpdir());
 }
 
 int main(void)
