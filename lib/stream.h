@@ -21,9 +21,10 @@
  *   44 4  u32 reserved  (0)
  *   48 meta_len bytes metadata, then the payload (elements * dtype size bytes), then
  *   u64 XXH64 (seed 0) of every preceding byte of the record (header, metadata, payload).
- * An END record (kind 0, dtype NONE, ndim 1, dim[0] = 1, payload none, seq = number of records
- * before it) closes the stream; a stream without one was truncated. Another stream header may
- * follow an END record: concatenated streams read as one.
+ * dtype NONE means no payload whatever the shape. An END record (kind 0, dtype NONE, ndim 1,
+ * dim[0] = 1, pos -1, meta_len 0, payload none, seq = number of records after the stream header
+ * and before it) closes the stream; a stream without one was truncated. After an END record
+ * comes either the end of the input or another stream header: concatenated streams read as one.
  */
 #ifndef CITER_STREAM_H
 #define CITER_STREAM_H
@@ -66,7 +67,7 @@ typedef struct {
     uint64_t seq;
     int64_t pos;
     char *meta;        /* NUL-terminated JSON text, NULL when meta_len == 0 */
-    uint32_t meta_len;
+    uint32_t meta_len; /* writing: 0 with meta set means strlen(meta) */
     void *data;        /* payload, NULL when empty */
     size_t nbytes;
 } citer_record;
@@ -76,7 +77,19 @@ int citer_kind_from_name(const char *s); /* -1 if unknown */
 const char *citer_dtype_name(int dtype); /* "i32", "f32", ...; NULL if unknown */
 int citer_dtype_from_name(const char *s);
 size_t citer_dtype_size(int dtype);      /* 0 for NONE / unknown */
-size_t citer_record_elements(const citer_record *r);
+size_t citer_record_elements(const citer_record *r); /* SIZE_MAX if the shape is invalid */
+
+/* 0 when meta[0..len) is valid UTF-8 JSON object text without NUL, else -1 + citer_error(). */
+int citer_meta_check(const char *meta, size_t len);
+/* 0 when a data record (kind other than END) is consistent: known kind and dtype, ndim 0..4,
+ * unused dims 0, nbytes = elements * dtype size, meta within CITER_MAX_META and valid. */
+int citer_record_check(const citer_record *r);
+
+/* Exact conversions for the 16-bit dtypes (f32 -> 16 bit rounds to nearest even). */
+float citer_f16_to_f32(uint16_t h);
+uint16_t citer_f32_to_f16(float f);
+float citer_bf16_to_f32(uint16_t b);
+uint16_t citer_f32_to_bf16(float f);
 
 /* Fill a record that points at caller-owned memory (nothing is copied or freed). */
 void citer_record_init(citer_record *r, int kind, int dtype, uint64_t seq, int64_t pos);
@@ -93,13 +106,24 @@ void citer_reader_set_max_payload(citer_reader *r, uint64_t max_payload);
  *     truncated, checksum mismatch, bad field, record count mismatch). */
 int citer_read(citer_reader *r, citer_record *rec);
 uint64_t citer_reader_offset(const citer_reader *r); /* bytes consumed so far */
+/* With on set, END records are returned too (kind CITER_END, seq = the stream's record count);
+ * the reader still checks them and goes on to a concatenated stream. */
+void citer_reader_return_end(citer_reader *r, int on);
+uint64_t citer_reader_records(const citer_reader *r); /* data records read (END not counted) */
+uint64_t citer_reader_streams(const citer_reader *r); /* streams closed by an END record */
+const char *citer_reader_name(const citer_reader *r);
 void citer_reader_free(citer_reader *r);             /* does not close the FILE */
 
 typedef struct citer_writer citer_writer;
 citer_writer *citer_writer_new(FILE *f); /* writes the stream header lazily, at the first record */
-int citer_write(citer_writer *w, const citer_record *rec); /* 0 ok, -1 error (citer_error) */
-/* Write the END record. Returns 0 ok. Does not close the FILE. */
+/* 0 ok, -1 error (citer_error): the record is checked with citer_record_check first.
+ * Does not flush: call fflush(f) when a peer is waiting for the record. */
+int citer_write(citer_writer *w, const citer_record *rec);
+/* Write the END record (and the stream header when no record was written: an empty stream).
+ * Returns 0 ok. Does not close the FILE. A later citer_write starts a new, concatenated stream. */
 int citer_writer_finish(citer_writer *w);
+uint64_t citer_writer_offset(const citer_writer *w);  /* bytes written so far */
+uint64_t citer_writer_records(const citer_writer *w); /* data records written */
 void citer_writer_free(citer_writer *w);
 
 /* Convenience writers. meta may be NULL. */

@@ -38,7 +38,7 @@ static int t_total_failed;
         return;                                                                  \
     } while (0)
 
-static void t_run(const char *name, void (*fn)(void))
+__attribute__((unused)) static void t_run(const char *name, void (*fn)(void))
 {
     t_failed = 0;
     t_skip = NULL;
@@ -56,11 +56,11 @@ static void t_run(const char *name, void (*fn)(void))
 
 #define RUN(fn) t_run(#fn, fn)
 
-static int t_exit(void) { return t_total_failed ? 1 : 0; }
+__attribute__((unused)) static int t_exit(void) { return t_total_failed ? 1 : 0; }
 
 /* Path of a file under the shared fixtures (../shared/fixtures or $CITER_FIXTURES),
  * or NULL when it is absent: the caller then SKIPs with a clear reason. */
-static const char *t_fixture(const char *rel)
+__attribute__((unused)) static const char *t_fixture(const char *rel)
 {
     static char buf[8][4096];
     static int slot;
@@ -75,7 +75,7 @@ static const char *t_fixture(const char *rel)
 #define NO_FIXTURES "../shared/fixtures not found (set CITER_FIXTURES to run this case)"
 
 /* A scratch directory for the test's own files. */
-static const char *t_tmpdir(void)
+__attribute__((unused)) static const char *t_tmpdir(void)
 {
     static char dir[4096];
     if (!dir[0]) {
