@@ -1,0 +1,214 @@
+#include "forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static void rmsnorm(float *out, const float *x, const float *w, int d, float eps)
+{
+    double ss = 0;
+    for (int i = 0; i < d; i++) ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / d + eps));
+    for (int i = 0; i < d; i++) out[i] = x[i] * scale * w[i];
+}
+
+/* Inverse frequencies of RoPE, with Llama-3 or linear scaling applied. */
+static void rope_inv_freq(const citer_config *c, double *inv)
+{
+    int half = c->head_dim / 2;
+    for (int j = 0; j < half; j++) {
+        double f = pow((double)c->rope_theta, -2.0 * j / c->head_dim);
+        if (c->rope_factor > 0 && c->rope_original_context > 0) {
+            double lo_wl = c->rope_original_context / c->rope_low_freq_factor;
+            double hi_wl = c->rope_original_context / c->rope_high_freq_factor;
+            double wl = 2 * M_PI / f;
+            if (wl > lo_wl) f /= c->rope_factor;
+            else if (wl >= hi_wl) {
+                double smooth = (c->rope_original_context / wl - c->rope_low_freq_factor) /
+                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                f = (1 - smooth) * f / c->rope_factor + smooth * f;
+            }
+        } else if (c->rope_factor > 0) {
+            f /= c->rope_factor;
+        }
+        inv[j] = f;
+    }
+}
+
+/* Rotate every head of x (n_heads x head_dim) for position pos. */
+static void rope(float *x, int n_heads, int hd, int layout, const float *cs, const float *sn)
+{
+    int half = hd / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * hd;
+        if (layout == CITER_ROPE_HALVES) {
+            for (int j = 0; j < half; j++) {
+                float a = v[j], b = v[j + half];
+                v[j] = a * cs[j] - b * sn[j];
+                v[j + half] = b * cs[j] + a * sn[j];
+            }
+        } else {
+            for (int j = 0; j < half; j++) {
+                float a = v[2 * j], b = v[2 * j + 1];
+                v[2 * j] = a * cs[j] - b * sn[j];
+                v[2 * j + 1] = a * sn[j] + b * cs[j];
+            }
+        }
+    }
+}
+
+typedef struct {
+    const citer_model *m;
+    const citer_seq *s;
+    int layer, n, pos0;
+    const float *q; /* n x q_dim */
+    float *out;     /* n x q_dim */
+} attn_job;
+
+/* One (position, head) pair per work item: scores over the causal prefix, softmax, sum of values. */
+static void attn_work(void *arg, int64_t begin, int64_t end)
+{
+    attn_job *J = arg;
+    const citer_config *c = &J->m->cfg;
+    int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, qd = c->n_heads * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    int ctx = J->pos0 + J->n;
+    float *att = xmalloc((size_t)ctx * sizeof *att);
+    for (int64_t w = begin; w < end; w++) {
+        int t = (int)(w / c->n_heads), h = (int)(w % c->n_heads), g = h / group;
+        int len = J->pos0 + t + 1;
+        const float *q = J->q + (size_t)t * qd + (size_t)h * hd;
+        float mx = -INFINITY;
+        for (int p = 0; p < len; p++) {
+            const float *k = citer_seq_k(J->s, J->layer, p) + (size_t)g * hd;
+            float dot = 0;
+            for (int i = 0; i < hd; i++) dot += q[i] * k[i];
+            att[p] = dot * scale;
+            if (att[p] > mx) mx = att[p];
+        }
+        double sum = 0;
+        for (int p = 0; p < len; p++) {
+            att[p] = expf(att[p] - mx);
+            sum += att[p];
+        }
+        float inv = (float)(1.0 / sum);
+        float *o = J->out + (size_t)t * qd + (size_t)h * hd;
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int p = 0; p < len; p++) {
+            const float *v = citer_seq_v(J->s, J->layer, p) + (size_t)g * hd;
+            float a = att[p] * inv;
+            for (int i = 0; i < hd; i++) o[i] += a * v[i];
+        }
+    }
+    free(att);
+}
+
+/* Y = X W^T for n rows: matrix-vector for one token, matrix-matrix for many. */
+static void linear(const citer_matrix *w, const float *x, int n, float *y)
+{
+    if (n == 1) citer_matvec(w, x, y);
+    else citer_matmul(w, x, n, y);
+}
+
+int citer_forward(const citer_model *m, citer_seq *s, const int32_t *tokens, int n, float *hidden, float *logits,
+                  int all_logits)
+{
+    const citer_config *c = &m->cfg;
+    if (n <= 0) return 0;
+    /* Long inputs go through in chunks, which bounds the activation buffers. */
+    enum { CHUNK = 512 };
+    if (n > CHUNK) {
+        for (int t = 0; t < n; t += CHUNK) {
+            int k = n - t < CHUNK ? n - t : CHUNK;
+            int last = t + k == n;
+            if (citer_forward(m, s, tokens + t, k, hidden ? hidden + (size_t)t * c->dim : NULL,
+                              logits && (all_logits || last) ? logits + (all_logits ? (size_t)t * c->vocab_size : 0) : NULL,
+                              all_logits))
+                return -1;
+        }
+        return 0;
+    }
+    int pos0 = s->len;
+    if (pos0 + n > c->context_length) {
+        citer_set_error("context length %d exceeded (%d positions)", c->context_length, pos0 + n);
+        return -1;
+    }
+    for (int t = 0; t < n; t++)
+        if (tokens[t] < 0 || tokens[t] >= c->vocab_size) {
+            citer_set_error("token id %d out of range (vocabulary %d)", tokens[t], c->vocab_size);
+            return -1;
+        }
+    int D = c->dim, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, F = c->ffn_dim;
+    int half = hd / 2;
+    float *x = xmalloc((size_t)n * D * sizeof *x);
+    float *h = xmalloc((size_t)n * D * sizeof *h);
+    float *q = xmalloc((size_t)n * qd * sizeof *q);
+    float *k = xmalloc((size_t)n * kvd * sizeof *k);
+    float *v = xmalloc((size_t)n * kvd * sizeof *v);
+    float *att = xmalloc((size_t)n * qd * sizeof *att);
+    float *gate = xmalloc((size_t)n * F * sizeof *gate);
+    float *up = xmalloc((size_t)n * F * sizeof *up);
+    float *cs = xmalloc((size_t)n * half * sizeof *cs);
+    float *sn = xmalloc((size_t)n * half * sizeof *sn);
+
+    double inv[512];
+    rope_inv_freq(c, inv);
+    for (int t = 0; t < n; t++)
+        for (int j = 0; j < half; j++) {
+            double a = (double)(pos0 + t) * inv[j];
+            cs[(size_t)t * half + j] = (float)cos(a);
+            sn[(size_t)t * half + j] = (float)sin(a);
+        }
+    for (int t = 0; t < n; t++) citer_matrix_row(&m->tok_embd, tokens[t], x + (size_t)t * D);
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const citer_layer *L = &m->layers[l];
+        for (int t = 0; t < n; t++) rmsnorm(h + (size_t)t * D, x + (size_t)t * D, L->attn_norm, D, c->rms_eps);
+        linear(&L->wq, h, n, q);
+        linear(&L->wk, h, n, k);
+        linear(&L->wv, h, n, v);
+        for (int t = 0; t < n; t++) {
+            float *qt = q + (size_t)t * qd, *kt = k + (size_t)t * kvd, *vt = v + (size_t)t * kvd;
+            if (L->bq)
+                for (int i = 0; i < qd; i++) qt[i] += L->bq[i];
+            if (L->bk)
+                for (int i = 0; i < kvd; i++) kt[i] += L->bk[i];
+            if (L->bv)
+                for (int i = 0; i < kvd; i++) vt[i] += L->bv[i];
+            if (L->q_norm) {
+                for (int hh = 0; hh < c->n_heads; hh++) rmsnorm(qt + hh * hd, qt + hh * hd, L->q_norm, hd, c->rms_eps);
+                for (int hh = 0; hh < c->n_kv_heads; hh++) rmsnorm(kt + hh * hd, kt + hh * hd, L->k_norm, hd, c->rms_eps);
+            }
+            rope(qt, c->n_heads, hd, c->rope_layout, cs + (size_t)t * half, sn + (size_t)t * half);
+            rope(kt, c->n_kv_heads, hd, c->rope_layout, cs + (size_t)t * half, sn + (size_t)t * half);
+            memcpy(citer_seq_k_write(s, l, pos0 + t), kt, (size_t)kvd * sizeof *kt);
+            memcpy(citer_seq_v_write(s, l, pos0 + t), vt, (size_t)kvd * sizeof *vt);
+        }
+        attn_job job = {m, s, l, n, pos0, q, att};
+        citer_parallel_for((int64_t)n * c->n_heads, attn_work, &job);
+        linear(&L->wo, att, n, h);
+        for (size_t i = 0; i < (size_t)n * D; i++) x[i] += h[i];
+
+        for (int t = 0; t < n; t++) rmsnorm(h + (size_t)t * D, x + (size_t)t * D, L->ffn_norm, D, c->rms_eps);
+        linear(&L->w_gate, h, n, gate);
+        linear(&L->w_up, h, n, up);
+        for (size_t i = 0; i < (size_t)n * F; i++) {
+            float g = gate[i];
+            gate[i] = g / (1.0f + expf(-g)) * up[i];
+        }
+        linear(&L->w_down, gate, n, h);
+        for (size_t i = 0; i < (size_t)n * D; i++) x[i] += h[i];
+    }
+    s->len = pos0 + n;
+
+    for (int t = 0; t < n; t++) rmsnorm(x + (size_t)t * D, x + (size_t)t * D, m->out_norm, D, c->rms_eps);
+    if (hidden) memcpy(hidden, x, (size_t)n * D * sizeof *x);
+    if (logits) {
+        if (all_logits) linear(&m->output, x, n, logits);
+        else linear(&m->output, x + (size_t)(n - 1) * D, 1, logits);
+    }
+    free(x), free(h), free(q), free(k), free(v), free(att), free(gate), free(up), free(cs), free(sn);
+    return 0;
+}
