@@ -51,4 +51,11 @@ int citer_get_threads(void);
 /* Run fn(arg, i, n) for i in [0, n) split over the pool's threads (the caller is one of them). */
 void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end), void *arg);
 
+/* Instruction set of the matvec kernels: "scalar", "avx2" (AVX2+FMA+F16C) or "avx512"
+ * (AVX-512 F/BW/VL), the best the CPU has unless forced. citer_kernels_force(name) selects one
+ * (NULL or "auto": back to the best); -1 with citer_error() if the CPU lacks it. A test hook:
+ * call it while no kernel runs. */
+int citer_kernels_force(const char *name);
+const char *citer_kernels_name(void);
+
 #endif
