@@ -187,9 +187,9 @@ static void matvec_job_init(matvec_job *j, const citer_matrix *w, const float *x
     case GGML_BF16: j->dot = ks->bf16; break;
     case GGML_Q8_0: j->dot = ks->q8_0; break;
     case GGML_Q4_0: j->dot = ks->q4_0; break;
-    case GGML_Q4_K: j->deq = ks->deq_q4_k; break;
+    case GGML_Q4_K: j->dot = ks->q4_k; j->deq = ks->deq_q4_k; break;
     case GGML_Q5_K: j->deq = ks->deq_q5_k; break;
-    case GGML_Q6_K: j->deq = ks->deq_q6_k; break;
+    case GGML_Q6_K: j->dot = ks->q6_k; j->deq = ks->deq_q6_k; break;
     default: break;
     }
 }
