@@ -19,6 +19,7 @@
 #include "util.h"
 
 void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
 
 /* ---- scalar kernels ---- */
 
@@ -188,7 +189,7 @@ static void matvec_job_init(matvec_job *j, const citer_matrix *w, const float *x
     case GGML_Q8_0: j->dot = ks->q8_0; break;
     case GGML_Q4_0: j->dot = ks->q4_0; break;
     case GGML_Q4_K: j->dot = ks->q4_k; j->deq = ks->deq_q4_k; break;
-    case GGML_Q5_K: j->deq = ks->deq_q5_k; break;
+    case GGML_Q5_K: j->dot = ks->q5_k; j->deq = ks->deq_q5_k; break;
     case GGML_Q6_K: j->dot = ks->q6_k; j->deq = ks->deq_q6_k; break;
     default: break;
     }
@@ -251,8 +252,7 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
         }
         return;
     }
-    static atomic_int blas_single;
-    if (!atomic_exchange(&blas_single, 1)) openblas_set_num_threads(1);
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     matmul_job j = {w, X, Y, T};
     citer_parallel_for((w->rows + TILE - 1) / TILE, matmul_tiles, &j);
 }

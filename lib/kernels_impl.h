@@ -61,7 +61,7 @@ typedef float (*citer_dot_fn)(const void *row, const float *x, int64_t cols);
 /* Kernel sets: one per instruction set. An entry may be NULL (then the generic path is used). */
 typedef struct {
     const char *name;
-    citer_dot_fn f32, f16, bf16, q8_0, q4_0, q4_k, q6_k;
+    citer_dot_fn f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k;
     /* dot of n floats (n multiple of 16), used by the block-dequantizing generic path */
     float (*dot_f32)(const float *a, const float *b, int64_t n);
     /* dequantize one K-quant block to 256 floats (NULL: the scalar reference) */

@@ -315,6 +315,45 @@ AVX512 static float avx512_row_q4_k(const void *row, const float *x, int64_t n)
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+/* Q5_K: as Q4_K, with the fifth bit of element l of sub-block i in bit i of qh[l]. */
+AVX512 static float avx512_row_q5_k(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *b = row;
+    const __m512i m15 = _mm512_set1_epi32(15), one = _mm512_set1_epi32(1);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    for (int64_t i = 0; i < n / QKK; i++, b += 176, x += QKK) {
+        float d = h2f_512(b), dmin = h2f_512(b + 2);
+        const uint8_t *qh = b + 16, *qs = b + 48;
+        __m512i h0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qh));
+        __m512i h1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16)));
+        for (int k = 0; k < 4; k++) {
+            int sa, ma, sb, mb;
+            kquant_scale_min(b + 4, 2 * k, &sa, &ma);
+            kquant_scale_min(b + 4, 2 * k + 1, &sb, &mb);
+            __m512 da = _mm512_set1_ps(d * (float)sa), na = _mm512_set1_ps(dmin * (float)ma);
+            __m512 db = _mm512_set1_ps(d * (float)sb), nb = _mm512_set1_ps(dmin * (float)mb);
+            __m512i v0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * k)));
+            __m512i v1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * k + 16)));
+            /* fifth bits of sub-blocks 2k and 2k+1, moved to bit 4 */
+            __m512i ha0 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h0, 2 * k), one), 4);
+            __m512i ha1 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h1, 2 * k), one), 4);
+            __m512i hb0 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h0, 2 * k + 1), one), 4);
+            __m512i hb1 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h1, 2 * k + 1), one), 4);
+            const float *xa = x + 64 * k, *xb = xa + 32;
+            __m512 w;
+            w = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_or_si512(_mm512_and_si512(v0, m15), ha0)), da, na);
+            acc0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xa), acc0);
+            w = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_or_si512(_mm512_and_si512(v1, m15), ha1)), da, na);
+            acc1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xa + 16), acc1);
+            w = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_or_si512(_mm512_srli_epi32(v0, 4), hb0)), db, nb);
+            acc0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xb), acc0);
+            w = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_or_si512(_mm512_srli_epi32(v1, 4), hb1)), db, nb);
+            acc1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xb + 16), acc1);
+        }
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
 /* Q6_K: for each 16-element chunk c of a half, one load each of ql[l], ql[32+l] and qh[l]
  * gives the four groups of 16 at offsets 0, 32, 64, 96 (+16c). */
 AVX512 static float avx512_row_q6_k(const void *row, const float *x, int64_t n)
@@ -360,6 +399,7 @@ const citer_kernel_set citer_kernels_avx512 = {
     .q8_0 = avx512_row_q8_0,
     .q4_0 = avx512_row_q4_0,
     .q4_k = avx512_row_q4_k,
+    .q5_k = avx512_row_q5_k,
     .q6_k = avx512_row_q6_k,
     .dot_f32 = avx512_dot_f32,
 };
