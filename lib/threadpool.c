@@ -3,10 +3,14 @@
  * A call publishes a job (fn, arg, n) and bumps a generation counter; workers spin on the counter
  * for a short while after each job (a decode step dispatches ~7 matvecs per layer, so waking a
  * sleeping thread each time would cost more than the work) and then sleep on a condition
- * variable. The caller runs the first share itself and waits for the others.
+ * variable.
  *
- * The range is split statically into equal contiguous shares, one per thread, so which rows a
- * thread computes depends only on n and the thread count, never on timing.
+ * The range is cut into a few contiguous chunks per thread (fixed boundaries: they depend only on
+ * n and the thread count). Threads, the caller included, claim chunks with a compare-and-swap on
+ * a word holding (job id, next chunk), and the caller waits until every chunk is done. A worker
+ * that the OS has not scheduled in time simply finds nothing left to claim (a stale job id fails
+ * the claim), so a busy machine slows a call down by at most one chunk, not a time slice. Each
+ * index is processed by exactly one fn call whatever the timing.
  *
  * One dispatch at a time: a call made while another is running (from another thread, or from
  * inside a job) runs the whole range serially in the calling thread instead. */
@@ -21,6 +25,7 @@
 #define MAX_THREADS 64
 /* Spin iterations (each a pause instruction, ~10-40 ns) before a worker goes to sleep. */
 #define SPIN_ITERS 50000
+#define CHUNKS_PER_THREAD 4
 
 typedef struct {
     pthread_t tid;
@@ -35,9 +40,11 @@ static struct {
     worker workers[MAX_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    atomic_uint gen;
+    atomic_uint gen;         /* id of the latest job */
     atomic_int sleeping;
-    atomic_int done;
+    atomic_int completed;  /* chunks of the current job finished */
+    _Atomic uint64_t claim; /* job id << 32 | next chunk */
+    atomic_int nchunks;
     atomic_int stop;
     /* current job */
     void (*fn)(void *, int64_t, int64_t);
@@ -54,10 +61,21 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static void share(int64_t n, int nthreads, int i, int64_t *b, int64_t *e)
+/* Claim and run chunks of job `id` until none is left. The job's fields are stable while we
+ * hold an unfinished chunk: the caller publishes the next job only after all chunks completed. */
+static void run_chunks(uint32_t id)
 {
-    *b = n * i / nthreads;
-    *e = n * (i + 1) / nthreads;
+    for (;;) {
+        uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+        int64_t k = (int64_t)(c & 0xffffffffu), nch = atomic_load_explicit(&pool.nchunks, memory_order_relaxed);
+        if ((uint32_t)(c >> 32) != id || k >= nch) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        int64_t b = pool.n * k / nch, e = pool.n * (k + 1) / nch;
+        if (b < e) pool.fn(pool.arg, b, e);
+        atomic_fetch_add_explicit(&pool.completed, 1, memory_order_release);
+    }
 }
 
 static void *worker_main(void *p)
@@ -82,10 +100,7 @@ static void *worker_main(void *p)
         }
         if (atomic_load(&pool.stop)) return NULL;
         seen = g;
-        int64_t b, e;
-        share(pool.n, pool.nthreads, w->index, &b, &e);
-        if (b < e) pool.fn(pool.arg, b, e);
-        atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+        run_chunks(g);
     }
 }
 
@@ -163,21 +178,23 @@ void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t 
         atomic_flag_clear_explicit(&busy, memory_order_release);
         return;
     }
+    int nch = n < CHUNKS_PER_THREAD * nt ? (int)n : CHUNKS_PER_THREAD * nt;
     pool.fn = fn;
     pool.arg = arg;
     pool.n = n;
-    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
-    atomic_fetch_add(&pool.gen, 1); /* seq_cst: ordered before the read of sleeping */
+    atomic_store_explicit(&pool.nchunks, nch, memory_order_relaxed);
+    atomic_store_explicit(&pool.completed, 0, memory_order_relaxed);
+    uint32_t id = atomic_load(&pool.gen) + 1;
+    atomic_store_explicit(&pool.claim, (uint64_t)id << 32, memory_order_release);
+    atomic_store(&pool.gen, id); /* seq_cst: ordered before the read of sleeping */
     if (atomic_load(&pool.sleeping) > 0) {
         pthread_mutex_lock(&pool.mu);
         pthread_cond_broadcast(&pool.cv);
         pthread_mutex_unlock(&pool.mu);
     }
-    int64_t b, e;
-    share(n, nt, 0, &b, &e);
-    if (b < e) fn(arg, b, e);
+    run_chunks(id);
     unsigned spins = 0;
-    while (atomic_load_explicit(&pool.done, memory_order_acquire) < nt - 1) {
+    while (atomic_load_explicit(&pool.completed, memory_order_acquire) < nch) {
         if (++spins < 1u << 14) cpu_relax();
         else sched_yield();
     }
