@@ -55,6 +55,20 @@ static int shape_nbytes(int dtype, int n_dims, const uint64_t *shape, uint64_t *
 
 /* ---- reading ---- */
 
+/* A name from a file, made safe for a one-line message: at most 64 bytes, control characters
+ * replaced. */
+#define SHOWN 72
+static const char *show(char out[SHOWN], const char *s)
+{
+    size_t n = 0;
+    for (; s[n] && n < 64; n++) {
+        unsigned char c = (unsigned char)s[n];
+        out[n] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    strcpy(out + n, s[n] ? "..." : "");
+    return out;
+}
+
 /* Tensors collected while loading, with the index of the file that holds each. */
 typedef struct {
     st_tensor *t;
@@ -82,9 +96,11 @@ static int json_u64(json_object *o, uint64_t *out)
 
 static const char *prefix_sep(const char *label) { return label[0] ? ": " : ""; }
 
-static int parse_tensor(const char *label, const char *name, json_object *val, uint64_t data_size,
+static int parse_tensor(const char *label, const char *key, json_object *val, uint64_t data_size,
                         const uint8_t *data, st_tensor *t)
 {
+    char name[SHOWN], dts[SHOWN];
+    show(name, key);
     const char *sep = prefix_sep(label);
     json_object *dt, *shape, *offs;
     if (!json_object_is_type(val, json_type_object)) {
@@ -97,8 +113,8 @@ static int parse_tensor(const char *label, const char *name, json_object *val, u
     }
     t->dtype = dtype_from_name(json_object_get_string(dt));
     if (t->dtype < 0) {
-        citer_set_error("%s%stensor '%s': unsupported dtype %.32s", label, sep, name,
-                        json_object_get_string(dt));
+        citer_set_error("%s%stensor '%s': unsupported dtype %s", label, sep, name,
+                        show(dts, json_object_get_string(dt)));
         return -1;
     }
     if (!json_object_object_get_ex(val, "shape", &shape) ||
@@ -248,8 +264,9 @@ static int parse_file(const citer_map *m, int fi, const char *label, tensor_list
         qsort(v, cnt, sizeof *v, by_data_cmp);
         for (size_t i = 1; i < cnt; i++)
             if ((const uint8_t *)v[i - 1]->data + v[i - 1]->nbytes > (const uint8_t *)v[i]->data) {
-                citer_set_error("%s%stensors '%s' and '%s' overlap", label, sep, v[i - 1]->name,
-                                v[i]->name);
+                char a[SHOWN], b[SHOWN];
+                citer_set_error("%s%stensors '%s' and '%s' overlap", label, sep,
+                                show(a, v[i - 1]->name), show(b, v[i]->name));
                 rc = -1;
                 break;
             }
@@ -269,7 +286,8 @@ static int finish(st_file *f)
     if (f->n_tensors > 1) qsort(f->tensors, f->n_tensors, sizeof *f->tensors, name_cmp);
     for (size_t i = 1; i < f->n_tensors; i++)
         if (strcmp(f->tensors[i - 1].name, f->tensors[i].name) == 0) {
-            citer_set_error("tensor '%s' appears in more than one shard", f->tensors[i].name);
+            char a[SHOWN];
+            citer_set_error("tensor '%s' appears in more than one shard", show(a, f->tensors[i].name));
             return -1;
         }
     return 0;
@@ -366,6 +384,7 @@ static st_file *open_sharded(const char *dir, const char *index_path)
     json_tokener_free(tok);
     free(text);
     json_object *wm = NULL;
+    char nm[SHOWN], sh[SHOWN];
     if (!root || jerr != json_tokener_success) {
         citer_set_error(INDEX_NAME ": invalid JSON: %s", json_tokener_error_desc(jerr));
         json_object_put(root);
@@ -388,7 +407,7 @@ static st_file *open_sharded(const char *dir, const char *index_path)
                                                                      : NULL;
         if (!s || !s[0] || strchr(s, '/') || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
             citer_set_error(INDEX_NAME ": tensor '%s': shard must be a file name in the same "
-                            "directory", tname);
+                            "directory", show(nm, tname));
             goto fail;
         }
         shards[n_shards++] = (char *)s;
@@ -411,13 +430,14 @@ static st_file *open_sharded(const char *dir, const char *index_path)
         if (citer_map_file(path, &f->maps[i])) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", citer_error());
-            citer_set_error("shard %s (listed in " INDEX_NAME "): %s", shards[i], msg);
+            citer_set_error("shard %s (listed in " INDEX_NAME "): %s", show(sh, shards[i]), msg);
             free(path);
             goto fail_list;
         }
         free(path);
         f->n_files = i + 1;
-        if (parse_file(&f->maps[i], i, shards[i], &list, &f->metadata_json)) goto fail_list;
+        if (parse_file(&f->maps[i], i, show(sh, shards[i]), &list, &f->metadata_json))
+            goto fail_list;
     }
     /* Every tensor of the weight map must be in the shard it names. */
     {
@@ -436,8 +456,8 @@ static st_file *open_sharded(const char *dir, const char *index_path)
             }
             if (lo == list.n || strcmp(list.t[by_name[lo]].name, tname) != 0 ||
                 list.file[by_name[lo]] != find_shard(shards, n_shards, s)) {
-                citer_set_error("tensor '%s' listed in " INDEX_NAME " is not in shard %s", tname,
-                                s);
+                citer_set_error("tensor '%s' listed in " INDEX_NAME " is not in shard %s",
+                                show(nm, tname), show(sh, s));
                 free(by_name);
                 goto fail_list;
             }

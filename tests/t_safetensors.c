@@ -706,6 +706,8 @@ static void test_bad_headers(void)
                          "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12,
                          "overlap");
     EXPECT_REJECT_HEADER("{\"__metadata__\":[1]}", 0, "__metadata__");
+    EXPECT_REJECT_HEADER("{\"evil\\nname\":{\"dtype\":\"X\\r\",\"shape\":[1],\"data_offsets\":[0,1]}}",
+                         1, "tensor 'evil?name': unsupported dtype X?");
     /* deep nesting must not recurse without bound */
     char deep[4096];
     size_t k = 0;
