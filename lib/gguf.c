@@ -467,7 +467,7 @@ static int parse(gguf_file *g)
     uint64_t data_size = g->data_offset <= c.size ? c.size - g->data_offset : 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         gguf_tensor *t = &g->tensors[i];
-            if (t->offset % a) {
+        if (t->offset % a) {
             citer_set_error("tensor %" PRIu64 " '%s': data offset %" PRIu64
                             " is not a multiple of the alignment %" PRIu64,
                             i, show(t->name).s, t->offset, a);
