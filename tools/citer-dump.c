@@ -509,11 +509,13 @@ static void reverse_file(const char *path, rev_state *st)
 
 /* ---- main ---- */
 
+static const char **files; /* file scope: still reachable when a --help return ends main */
+
 int main(int argc, char **argv)
 {
     cli_init("citer-dump");
     const char *out_path = NULL;
-    const char **files = xcalloc((size_t)argc + 1, sizeof *files);
+    files = xcalloc((size_t)argc + 1, sizeof *files);
     int nfiles = 0, only_files = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
