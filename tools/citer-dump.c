@@ -430,6 +430,7 @@ static void reverse_line(rev_state *st, const char *line, size_t len)
         r.dim[0] = (uint32_t)ndata;
     }
     size_t elems = citer_record_elements(&r), size = citer_dtype_size(r.dtype);
+    if (elems == SIZE_MAX) line_error("\"shape\" is too large");
     if (r.dtype == CITER_DT_NONE) {
         if (ndata) line_error("dtype none has no data");
     } else if (!data) {
