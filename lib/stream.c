@@ -358,7 +358,11 @@ int citer_meta_check(const char *meta, size_t len)
 /* Everything the writer and the reader agree a data record must be. */
 int citer_record_check(const citer_record *r)
 {
-    if (r->kind <= CITER_END || r->kind >= NKINDS) {
+    if (r->kind == CITER_END) {
+        citer_set_error("END records are written by citer_writer_finish, not citer_write");
+        return -1;
+    }
+    if (r->kind < 0 || r->kind >= NKINDS) {
         citer_set_error("unknown record kind %d", r->kind);
         return -1;
     }
