@@ -87,6 +87,19 @@ static json_object *parse_object(const char *line, size_t len, long lineno)
         citer_set_error("line %ld: line too long (%zu bytes)", lineno, len);
         return NULL;
     }
+    /* json-c 0.16 takes 'single-quoted' keys even when strict; JSON has no such thing. */
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (in_string) {
+            if (line[i] == '\\') i++;
+            else if (line[i] == '"') in_string = 0;
+        } else if (line[i] == '"') {
+            in_string = 1;
+        } else if (line[i] == '\'') {
+            citer_set_error("line %ld: invalid JSON at byte %zu: single-quoted string", lineno, i);
+            return NULL;
+        }
+    }
     enum json_tokener_error err;
     size_t end;
     json_object *obj = tokenize(line, len, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8,

@@ -366,7 +366,10 @@ static void test_malformed_json(void)
                 "line 5: trailing garbage after the JSON value at byte 15");
     expect_fail("{\"prompt\": \"p\"", CITER_FMT_AUTO, NULL, 6, "line 6: truncated JSON");
     expect_fail("{\"prompt\": \"p\",}", CITER_FMT_AUTO, NULL, 7, "line 7: invalid JSON");
-    expect_fail("{'prompt': 'p'}", CITER_FMT_AUTO, NULL, 7, "line 7: invalid JSON");
+    expect_fail("{'prompt': 'p'}", CITER_FMT_AUTO, NULL, 7, "line 7: invalid JSON at byte 1");
+    expect_fail("{'prompt': 1}", CITER_FMT_AUTO, NULL, 7, "line 7: invalid JSON at byte 1");
+    expect_fail("{\"prompt\": \"it's\", \"x\": 'a'}", CITER_FMT_AUTO, NULL, 7,
+                "line 7: invalid JSON at byte 24");
     expect_fail("{\"prompt\": \"\xff\xfe\"}", CITER_FMT_AUTO, NULL, 8, "line 8: invalid JSON");
     expect_fail("{\"prompt\": \"a\\u0000b\"}", CITER_FMT_AUTO, NULL, 9,
                 "line 9: \"prompt\" contains a NUL character");
