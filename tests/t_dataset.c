@@ -843,6 +843,89 @@ static void test_sample_files(void)
     }
 }
 
+/* Corrupted lines and templates (byte changes, cuts, inserted braces and quotes, from a fixed
+ * seed) never crash, and every failure is a one-line message. */
+static unsigned long long rng_state = 0x9E3779B97F4A7C15ull;
+static unsigned rnd(unsigned n)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (unsigned)(rng_state >> 33) % n;
+}
+
+static void mutate(char *buf, size_t *len, size_t cap)
+{
+    static const char pool[] = "{}[]\"\\:,'0 \n\xff\xc3#";
+    int edits = 1 + (int)rnd(4);
+    for (int e = 0; e < edits && *len > 0; e++) {
+        size_t at = rnd((unsigned)*len);
+        switch (rnd(4)) {
+        case 0: buf[at] = pool[rnd(sizeof pool - 1)]; break;
+        case 1: *len = at; break;
+        case 2:
+            if (*len + 1 < cap) {
+                memmove(buf + at + 1, buf + at, *len - at);
+                buf[at] = pool[rnd(sizeof pool - 1)];
+                (*len)++;
+            }
+            break;
+        default:
+            memmove(buf + at, buf + at + 1, *len - at - 1);
+            (*len)--;
+        }
+    }
+}
+
+static void test_corrupted_input(void)
+{
+    static const char *seeds[] = {
+        "{\"id\": \"x\", \"question\": \"q?\", \"choices\": {\"text\": [\"a\", \"b\"], "
+        "\"label\": [\"A\", \"B\"]}, \"answerKey\": \"B\", \"cot\": \"c\"}",
+        "{\"question\": {\"stem\": \"s\", \"choices\": [{\"text\": \"t\", \"label\": 1}]}, "
+        "\"answerKey\": 1}",
+        "{\"problem\": \"p\", \"solution\": \"\\\\boxed{\\\\frac{1}{2}} \\\\{\", \"answer\": 3}",
+        "{\"question\": \"q\", \"answer\": \"w\\n#### 4\"}",
+        "{\"prompt\": \"p\\u00e9\", \"target\": \"t\", \"answer\": \"a\"}",
+    };
+    char buf[512];
+    int bad_msgs = 0;
+    for (int round = 0; round < 4000; round++) {
+        const char *seed = seeds[round % 5];
+        size_t len = strlen(seed);
+        memcpy(buf, seed, len);
+        mutate(buf, &len, sizeof buf);
+        for (int f = CITER_FMT_AUTO; f <= CITER_FMT_GENERIC; f++) {
+            citer_example ex;
+            int rc = citer_dataset_parse(buf, len, 1, f, NULL, &ex);
+            if (rc == 0) {
+                CHECK(ex.prompt && ex.format >= CITER_FMT_MC, "ok without prompt");
+                citer_example_free(&ex);
+            } else if (rc < 0) {
+                const char *e = citer_error();
+                if (strncmp(e, "line 1: ", 8) != 0 || strchr(e, '\n')) bad_msgs++;
+            }
+        }
+    }
+    CHECK(bad_msgs == 0, "%d messages not of the form \"line 1: ...\"", bad_msgs);
+
+    const char *tseed = citer_template_builtin_text("mc");
+    for (int round = 0; round < 2000; round++) {
+        size_t len = strlen(tseed);
+        char *t = malloc(len + 16);
+        memcpy(t, tseed, len);
+        mutate(t, &len, len + 16);
+        citer_template *tp = citer_template_parse(t, len);
+        if (tp) {
+            citer_example ex;
+            if (citer_dataset_parse(seeds[0], strlen(seeds[0]), 1, CITER_FMT_AUTO, tp, &ex) == 0)
+                citer_example_free(&ex);
+            citer_template_free(tp);
+        } else {
+            CHECK(strchr(citer_error(), '\n') == NULL, "one-line message: %s", citer_error());
+        }
+        free(t);
+    }
+}
+
 int main(void)
 {
     (void)t_fixture; /* every case here is fixture-free */
@@ -866,5 +949,6 @@ int main(void)
     RUN(test_builtin_files);
     RUN(test_reader);
     RUN(test_sample_files);
+    RUN(test_corrupted_input);
     return t_exit();
 }
