@@ -607,7 +607,7 @@ typedef struct {
 static void sb_put(sbuf *b, const void *s, size_t n)
 {
     if (b->n + n + 1 > b->cap) xgrow((void **)&b->p, &b->cap, b->n + n + 1, 1);
-    memcpy(b->p + b->n, s, n);
+    if (n) memcpy(b->p + b->n, s, n);
     b->n += n;
     b->p[b->n] = 0;
 }
