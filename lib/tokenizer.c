@@ -382,26 +382,6 @@ static void encode_word(const citer_tokenizer *t, enc_state *e, const char *s, s
     if (e->use_cache && n <= TOK_CACHE_MAXKEY) cache_put((citer_tokenizer *)t, h, s, n, e->word, k);
 }
 
-static void encode_pieces(const citer_tokenizer *t, enc_state *e, const char *s, size_t n)
-{
-    char *own = NULL;
-    if (t->add_prefix_space && n > 0 && s[0] != ' ') {
-        own = xmalloc(n + 1);
-        own[0] = ' ';
-        memcpy(own + 1, s, n);
-        s = own;
-        n++;
-    }
-    size_t np = pretokenize(t->pre, t->n_pre, (const uint8_t *)s, n, &e->pb);
-    size_t start = 0;
-    for (size_t p = 0; p < np; p++) {
-        size_t end = e->pb.ends[p];
-        encode_word(t, e, s + start, end - start);
-        start = end;
-    }
-    free(own);
-}
-
 /* Replace every occurrence of a with b (a non-empty). */
 static char *replace_all(const char *s, size_t n, const char *a, size_t an, const char *b, size_t bn, size_t *out_n)
 {
@@ -421,6 +401,56 @@ static char *replace_all(const char *s, size_t n, const char *a, size_t an, cons
     o[k] = 0;
     *out_n = k;
     return o;
+}
+
+/* Metaspace: spaces become the replacement, which may also be prepended; with split, each
+ * piece starts at a replacement (merged with what follows it). */
+static void encode_metaspace(const citer_tokenizer *t, enc_state *e, const char *s, size_t n, int at_start)
+{
+    const char *rep = t->meta_rep;
+    size_t rl = strlen(rep), m;
+    char *r = replace_all(s, n, " ", 1, rep, rl, &m);
+    if (m && (t->meta_prepend == 2 || (t->meta_prepend == 1 && at_start)) && (m < rl || memcmp(r, rep, rl) != 0)) {
+        char *p = xmalloc(m + rl + 1);
+        memcpy(p, rep, rl);
+        memcpy(p + rl, r, m + 1);
+        free(r);
+        r = p;
+        m += rl;
+    }
+    size_t start = 0;
+    for (size_t i = 1; t->meta_split && i + rl <= m; i++) {
+        if (memcmp(r + i, rep, rl) == 0) {
+            encode_word(t, e, r + start, i - start);
+            start = i;
+        }
+    }
+    if (start < m) encode_word(t, e, r + start, m - start);
+    free(r);
+}
+
+static void encode_pieces(const citer_tokenizer *t, enc_state *e, const char *s, size_t n, int at_start)
+{
+    if (t->metaspace) {
+        encode_metaspace(t, e, s, n, at_start);
+        return;
+    }
+    char *own = NULL;
+    if (t->add_prefix_space && n > 0 && s[0] != ' ') {
+        own = xmalloc(n + 1);
+        own[0] = ' ';
+        memcpy(own + 1, s, n);
+        s = own;
+        n++;
+    }
+    size_t np = pretokenize(t->pre, t->n_pre, (const uint8_t *)s, n, &e->pb);
+    size_t start = 0;
+    for (size_t p = 0; p < np; p++) {
+        size_t end = e->pb.ends[p];
+        encode_word(t, e, s + start, end - start);
+        start = end;
+    }
+    free(own);
 }
 
 /* Apply the normalizers; returns a malloc'd copy. */
@@ -515,7 +545,7 @@ static size_t split_added(const citer_tokenizer *t, const char *s, size_t n, int
 }
 
 static void encode_text(const citer_tokenizer *t, enc_state *e, const char *s, size_t n, int prev_special,
-                        int parse_special)
+                        int parse_special, int at_start)
 {
     if (t->model == TOK_SPM) {
         /* llama.cpp SPM: optional leading space, spaces written as ▁, then score merges */
@@ -549,11 +579,11 @@ static void encode_text(const citer_tokenizer *t, enc_state *e, const char *s, s
         size_t ns = split_added(t, p, m, 1, parse_special, &segs, &cap);
         for (size_t i = 0; i < ns; i++) {
             if (segs[i].id >= 0) out_id(e, segs[i].id);
-            else encode_pieces(t, e, p + segs[i].start, segs[i].end - segs[i].start);
+            else encode_pieces(t, e, p + segs[i].start, segs[i].end - segs[i].start, at_start && segs[i].start == 0);
         }
         free(segs);
     } else {
-        encode_pieces(t, e, p, m);
+        encode_pieces(t, e, p, m, at_start);
     }
     free(norm);
 }
@@ -583,7 +613,8 @@ int citer_encode(const citer_tokenizer *t, const char *text, size_t n, int flags
             out_id(&e, segs[i].id);
             prev_special = 1;
         } else {
-            encode_text(t, &e, text + segs[i].start, segs[i].end - segs[i].start, prev_special, parse_special);
+            encode_text(t, &e, text + segs[i].start, segs[i].end - segs[i].start, prev_special, parse_special,
+                        segs[i].start == 0);
             prev_special = 0;
         }
     }

@@ -92,6 +92,10 @@ struct citer_tokenizer {
     int add_prefix_space;        /* ByteLevel(add_prefix_space) */
     int spm_space_prefix;        /* GGUF llama: a space before each fragment that starts the text or follows a special token */
     int clean_spaces;            /* GGUF gpt2 decoding clean-up */
+    int metaspace;               /* tokenizer.json Metaspace pre-tokenizer: spaces become meta_rep */
+    char meta_rep[8];
+    int meta_prepend;            /* 0 never, 1 first (only at the start of the input), 2 always */
+    int meta_split;              /* pieces start at each meta_rep */
 
     int32_t bos, eos;
     int add_bos, add_eos;

@@ -147,6 +147,21 @@ static int load_pretok(jload *L, json_object *p, const char *where)
         int stage = pretok_stage_by_regex(re);
         if (stage == PT_NONE) return fail(L, "%s: unknown split regex \"%s\" (no hand-written matcher for it)", where, re);
         return add_stage(L, stage, where);
+    } else if (!strcmp(type, "Metaspace")) {
+        const char *rep = get_str(p, "replacement"), *scheme = get_str(p, "prepend_scheme");
+        if (!rep) rep = "\xe2\x96\x81";
+        if (!*rep || strlen(rep) >= sizeof t->meta_rep) return fail(L, "%s: Metaspace replacement \"%s\" not supported", where, rep);
+        t->metaspace = 1;
+        strcpy(t->meta_rep, rep);
+        if (scheme) {
+            if (!strcmp(scheme, "always")) t->meta_prepend = 2;
+            else if (!strcmp(scheme, "first")) t->meta_prepend = 1;
+            else if (!strcmp(scheme, "never")) t->meta_prepend = 0;
+            else return fail(L, "%s: Metaspace prepend_scheme \"%s\" not supported", where, scheme);
+        } else {
+            t->meta_prepend = get_bool(p, "add_prefix_space", 1) ? 2 : 0;
+        }
+        t->meta_split = get_bool(p, "split", 1);
     } else if (!strcmp(type, "Digits")) {
         return add_stage(L, get_bool(p, "individual_digits", 0) ? PT_DIGIT : PT_DIGITS, where);
     } else if (!strcmp(type, "Sequence")) {
@@ -429,7 +444,8 @@ citer_tokenizer *tok_load_json(const char *path)
                      t->byte_level ? "byte-level" : "SentencePiece-style", (long)t->n_vocab, t->n_merges);
     for (int i = 0; i < t->n_pre && k > 0 && (size_t)k < sizeof t->desc; i++)
         k += snprintf(t->desc + k, sizeof t->desc - (size_t)k, "%s%s", i ? "+" : "", pretok_stage_name(t->pre[i]));
-    if (t->n_pre == 0 && k > 0 && (size_t)k < sizeof t->desc) snprintf(t->desc + k, sizeof t->desc - (size_t)k, "none");
+    if (t->n_pre == 0 && k > 0 && (size_t)k < sizeof t->desc)
+        snprintf(t->desc + k, sizeof t->desc - (size_t)k, "%s", t->metaspace ? "metaspace" : "none");
     return t;
 bad:
     json_object_put(root);

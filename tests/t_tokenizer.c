@@ -782,6 +782,35 @@ static void test_json_model_dir(void)
     citer_tokenizer_free(t);
 }
 
+/* Metaspace pre-tokenizer (prepend_scheme first, split): "a b" -> ▁a|▁b; after an added
+ * token nothing is prepended. */
+static void test_json_metaspace(void)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/meta.json", t_tmpdir());
+    FILE *f = fopen(path, "w");
+    REQUIRE(f, "write");
+    fputs("{\"added_tokens\":[{\"id\":0,\"content\":\"<s>\",\"special\":true}],\"normalizer\":null,"
+          "\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"\xe2\x96\x81\",\"prepend_scheme\":\"first\",\"split\":true},"
+          "\"decoder\":{\"type\":\"Metaspace\",\"replacement\":\"\xe2\x96\x81\",\"prepend_scheme\":\"first\",\"split\":true},"
+          "\"model\":{\"type\":\"BPE\",\"vocab\":{\"<s>\":0,\"\xe2\x96\x81\":1,\"a\":2,\"b\":3,\"\xe2\x96\x81" "a\":4,"
+          "\"\xe2\x96\x81" "b\":5,\"ab\":6},\"merges\":[[\"a\",\"b\"],[\"\xe2\x96\x81\",\"a\"],[\"\xe2\x96\x81\",\"b\"]]}}", f);
+    fclose(f);
+    citer_tokenizer *t = citer_tokenizer_load(path);
+    REQUIRE(t, "load: %s", citer_error());
+    idvec ids = {0};
+    /* "ab b" -> pieces ▁ab and ▁b; inside ▁ab, a+b (rank 0) merges before ▁+a: ▁|ab|▁b */
+    CHECK(encode(t, "ab b", 4, 0, &ids) == 0 && ids_equal(&ids, (int32_t[]){1, 6, 5}, 3), "metaspace split");
+    CHECK(encode(t, "<s>a", 4, CITER_TOK_PARSE_SPECIAL, &ids) == 0 && ids_equal(&ids, (int32_t[]){0, 2}, 2), "first only");
+    CHECK(encode(t, " a", 2, 0, &ids) == 0 && ids_equal(&ids, (int32_t[]){4}, 1), "no double prefix");
+    size_t dl;
+    char *d = citer_decode(t, (int32_t[]){1, 6, 5}, 3, 0, &dl);
+    CHECK(d && dl == 4 && !memcmp(d, "ab b", 4), "decode \"%s\"", d ? d : "");
+    free(d);
+    free(ids.v);
+    citer_tokenizer_free(t);
+}
+
 static void expect_json_error(const char *name, const char *content, const char *needle)
 {
     char path[4096];
@@ -990,6 +1019,7 @@ int main(void)
     RUN(test_json_bpe_merge_order);
     RUN(test_json_added_tokens);
     RUN(test_json_spm_style);
+    RUN(test_json_metaspace);
     RUN(test_json_model_dir);
     RUN(test_json_malformed);
     RUN(test_gguf_spm);
