@@ -429,6 +429,8 @@ static void encode_metaspace(const citer_tokenizer *t, enc_state *e, const char 
     free(r);
 }
 
+static int is_ascii_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
 static void encode_pieces(const citer_tokenizer *t, enc_state *e, const char *s, size_t n, int at_start)
 {
     if (t->metaspace) {
@@ -443,12 +445,31 @@ static void encode_pieces(const citer_tokenizer *t, enc_state *e, const char *s,
         s = own;
         n++;
     }
-    size_t np = pretokenize(t->pre, t->n_pre, (const uint8_t *)s, n, &e->pb);
-    size_t start = 0;
-    for (size_t p = 0; p < np; p++) {
-        size_t end = e->pb.ends[p];
-        encode_word(t, e, s + start, end - start);
-        start = end;
+    /* Long texts are pre-tokenized in windows to bound the scratch memory. A window ends only
+     * at "x yz" with ASCII letters around the space: every one of the single-regex patterns
+     * below ends a piece there, whatever follows. */
+    int windowed = t->n_pre == 1 && (t->pre[0] == PT_GPT2 || t->pre[0] == PT_QWEN2 || t->pre[0] == PT_LLAMA3);
+    const size_t W = (size_t)1 << 18;
+    for (size_t base = 0; base < n;) {
+        size_t len = n - base;
+        if (windowed && len > 2 * W) {
+            size_t cut = 0;
+            for (size_t i = base + W; i + 2 < n && i < base + 2 * W; i++) {
+                if (s[i] == ' ' && is_ascii_letter(s[i - 1]) && is_ascii_letter(s[i + 1])) {
+                    cut = i;
+                    break;
+                }
+            }
+            if (cut) len = cut - base;
+        }
+        size_t np = pretokenize(t->pre, t->n_pre, (const uint8_t *)s + base, len, &e->pb);
+        size_t start = 0;
+        for (size_t p = 0; p < np; p++) {
+            size_t end = e->pb.ends[p];
+            encode_word(t, e, s + base + start, end - start);
+            start = end;
+        }
+        base += len;
     }
     free(own);
 }
