@@ -171,6 +171,21 @@ int main(void)
         printf("memory read   threads %d: %6.1f GB/s\n", nt, bw[nt]);
     }
 
+    /* dispatch latency: a tiny matvec, dominated by handing work to the pool */
+    for (int nt = 1; nt <= 2; nt++) {
+        citer_set_threads(nt);
+        citer_matrix small;
+        citer_matrix_init(&small, GGML_F32, 64, 64, wf);
+        double best = 1e30;
+        for (int rep = 0; rep < 20; rep++) {
+            double t0 = now();
+            for (int i = 0; i < 1000; i++) citer_matvec(&small, x, y);
+            double t = (now() - t0) / 1000;
+            if (t < best) best = t;
+        }
+        printf("matvec 64x64 f32 threads %d: %.2f us per call (dispatch overhead)\n", nt, best * 1e6);
+    }
+
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         size_t rb = citer_row_bytes(types[k].type, COLS), mb = rb * ROWS;
         int nmat = (int)(TOTAL_BYTES / mb);

@@ -198,6 +198,10 @@ static void matvec_job_init(matvec_job *j, const citer_matrix *w, const float *x
 void citer_matvec(const citer_matrix *w, const float *x, float *y)
 {
     if (w->rows <= 0) return;
+    if (!citer_type_supported(w->type)) { /* citer_matrix_init refuses these: zeros, not a crash */
+        memset(y, 0, sizeof(float) * (size_t)w->rows);
+        return;
+    }
     matvec_job j;
     matvec_job_init(&j, w, x, y);
     citer_parallel_for(w->rows, matvec_rows, &j);
@@ -215,6 +219,7 @@ typedef struct {
     const float *X;
     float *Y;
     int64_t T;
+    const citer_kernel_set *ks;
 } matmul_job;
 
 static void matmul_tiles(void *arg, int64_t begin, int64_t end)
@@ -230,8 +235,13 @@ static void matmul_tiles(void *arg, int64_t begin, int64_t end)
         if (w->type == GGML_F32) {
             A = (const float *)src;
         } else {
-            for (int64_t r = 0; r < nr; r++)
-                citer_dequantize_row(w->type, src + (size_t)r * w->row_bytes, buf + r * w->cols, w->cols);
+            for (int64_t r = 0; r < nr; r++) {
+                const uint8_t *row = src + (size_t)r * w->row_bytes;
+                float *dst = buf + r * w->cols;
+                if (w->type == GGML_F16 && j->ks->f16_row) j->ks->f16_row(row, dst, w->cols);
+                else if (w->type == GGML_BF16 && j->ks->bf16_row) j->ks->bf16_row(row, dst, w->cols);
+                else citer_dequantize_row(w->type, row, dst, w->cols);
+            }
             A = buf;
         }
         /* Y[:, r0:r0+nr] (T x nr, leading dim rows) = X (T x cols) . A^T */
@@ -244,6 +254,10 @@ static void matmul_tiles(void *arg, int64_t begin, int64_t end)
 void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
 {
     if (w->rows <= 0 || T <= 0) return;
+    if (!citer_type_supported(w->type)) {
+        memset(Y, 0, sizeof(float) * (size_t)(w->rows * T));
+        return;
+    }
     if (T < MATMUL_MIN_T) {
         matvec_job j;
         for (int64_t t = 0; t < T; t++) {
@@ -253,6 +267,6 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
         return;
     }
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-    matmul_job j = {w, X, Y, T};
+    matmul_job j = {w, X, Y, T, kset()};
     citer_parallel_for((w->rows + TILE - 1) / TILE, matmul_tiles, &j);
 }

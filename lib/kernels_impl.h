@@ -64,6 +64,9 @@ typedef struct {
     citer_dot_fn f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k;
     /* dot of n floats (n multiple of 16), used by the block-dequantizing generic path */
     float (*dot_f32)(const float *a, const float *b, int64_t n);
+    /* rows of f16 / bf16 to f32 (NULL: the scalar reference), used by matmul's tiles */
+    void (*f16_row)(const uint8_t *src, float *dst, int64_t n);
+    void (*bf16_row)(const uint8_t *src, float *dst, int64_t n);
     /* dequantize one K-quant block to 256 floats (NULL: the scalar reference) */
     void (*deq_q4_k)(const uint8_t *blk, float *out);
     void (*deq_q5_k)(const uint8_t *blk, float *out);

@@ -145,6 +145,20 @@ AVX2 static float avx2_row_q4_0(const void *row, const float *x, int64_t n)
     return hsum256(_mm256_add_ps(acc0, acc1));
 }
 
+AVX2 static void avx2_f16_row(const uint8_t *src, float *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_f16x8(src + 2 * i));
+    for (; i < n; i++) dst[i] = _cvtsh_ss(rd16(src + 2 * i));
+}
+
+AVX2 static void avx2_bf16_row(const uint8_t *src, float *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_bf16x8(src + 2 * i));
+    for (; i < n; i++) dst[i] = citer_bf16_to_f32(rd16(src + 2 * i));
+}
+
 const citer_kernel_set citer_kernels_avx2 = {
     .name = "avx2",
     .f32 = avx2_row_f32,
@@ -153,6 +167,8 @@ const citer_kernel_set citer_kernels_avx2 = {
     .q8_0 = avx2_row_q8_0,
     .q4_0 = avx2_row_q4_0,
     .dot_f32 = avx2_dot_f32,
+    .f16_row = avx2_f16_row,
+    .bf16_row = avx2_bf16_row,
 };
 
 /* ================= AVX-512 ================= */
@@ -402,9 +418,25 @@ const citer_kernel_set citer_kernels_avx512 = {
     .q5_k = avx512_row_q5_k,
     .q6_k = avx512_row_q6_k,
     .dot_f32 = avx512_dot_f32,
+    .f16_row = avx2_f16_row,
+    .bf16_row = avx2_bf16_row,
 };
 
 #else /* not x86-64 with GCC/Clang: scalar only */
+
+AVX2 static void avx2_f16_row(const uint8_t *src, float *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_f16x8(src + 2 * i));
+    for (; i < n; i++) dst[i] = _cvtsh_ss(rd16(src + 2 * i));
+}
+
+AVX2 static void avx2_bf16_row(const uint8_t *src, float *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_bf16x8(src + 2 * i));
+    for (; i < n; i++) dst[i] = citer_bf16_to_f32(rd16(src + 2 * i));
+}
 
 const citer_kernel_set citer_kernels_avx2 = {0};
 const citer_kernel_set citer_kernels_avx512 = {0};
