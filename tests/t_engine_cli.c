@@ -48,10 +48,31 @@ typedef struct {
     int T, V, D, n_greedy;
 } reference;
 
+/* What a case holds open, released at the start of the next one (a failed REQUIRE returns early). */
+static st_file *held_st;
+static citer_record *held_recs;
+static int held_n;
+
+static void free_records(citer_record *r, int n)
+{
+    for (int i = 0; i < n; i++) citer_record_free(&r[i]);
+    free(r);
+}
+
+static void release_held(void)
+{
+    if (held_st) st_close(held_st);
+    free_records(held_recs, held_n);
+    held_st = NULL;
+    held_recs = NULL;
+    held_n = 0;
+}
+
 static int load_ref(const char *path, reference *r)
 {
     memset(r, 0, sizeof *r);
-    if (!(r->st = st_open(path))) return -1;
+    release_held();
+    if (!(r->st = held_st = st_open(path))) return -1;
     const st_tensor *t = st_find(r->st, "tokens"), *g = st_find(r->st, "greedy"),
                     *l = st_find(r->st, "logits"), *h = st_find(r->st, "hidden");
     if (!t || !g || !l || !h) return -1;
@@ -124,13 +145,16 @@ static citer_record *read_stream(const char *path, int *n)
     if (rc < 0) printf("  %s: %s\n", path, citer_error());
     citer_reader_free(rd);
     fclose(f);
-    return rc < 0 ? NULL : recs;
-}
-
-static void free_records(citer_record *r, int n)
-{
-    for (int i = 0; i < n; i++) citer_record_free(&r[i]);
-    free(r);
+    free_records(held_recs, held_n);
+    held_recs = recs;
+    held_n = *n;
+    if (rc < 0) {
+        free_records(recs, *n);
+        held_recs = NULL;
+        held_n = 0;
+        return NULL;
+    }
+    return recs;
 }
 
 static json_object *meta_of(const citer_record *r) { return r->meta ? json_tokener_parse(r->meta) : NULL; }
@@ -198,8 +222,7 @@ static void greedy_case(const char *model_rel, const char *ref_rel, const char *
         const citer_record *a = &out[1 + hidden];
         CHECK(a->kind == CITER_META && a->meta && strstr(a->meta, "\"42\""), "META record passed through");
     }
-    free_records(out, n);
-    st_close(ref.st);
+    release_held();
 }
 
 static void t_greedy_stories_slm(void)
@@ -302,8 +325,7 @@ static void score_case(const char *tool, const char *extra, int want_hidden, int
     CHECK(worst_h <= 1e-4, "hidden rel. L2 %.3g", worst_h);
     CHECK(worst_l <= 1e-4, "logits rel. L2 %.3g", worst_l);
     CHECK(worst_lp <= 1e-3, "logp_ref off by %.3g", worst_lp);
-    free_records(out, n);
-    st_close(ref.st);
+    release_held();
 }
 
 static void t_score_slm_hidden(void) { score_case("citer-slm", "", 1, 0, 1); }
@@ -362,8 +384,7 @@ static void t_serve_append_matches_reference(void)
     }
     json_object_put(m0);
     json_object_put(m1);
-    free_records(out, n);
-    st_close(ref.st);
+    release_held();
 }
 
 int main(void)
@@ -379,6 +400,7 @@ int main(void)
     RUN(t_score_hidden_and_logits);
     RUN(t_score_logits_only);
     RUN(t_serve_append_matches_reference);
+    release_held();
     sh("rm -rf '%s'", t_tmpdir());
     return t_exit();
 }
