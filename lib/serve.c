@@ -113,7 +113,7 @@ static int op_append(server *sv, const citer_record *rec, json_object *req, resp
     int want_all = get_bool(req, "all", 0);
     json_object *sample = NULL;
     if (json_object_object_get_ex(req, "sample", &sample) && !json_object_is_type(sample, json_type_object))
-        return fail(r, "\"sample\" is not an object");
+        return fail(r, "sample is not an object");
 
     served_seq *q = find_seq(sv, rec->seq);
     int created = 0;

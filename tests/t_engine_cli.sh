@@ -96,6 +96,15 @@ expect_error "tokens that are not i32" 1 "^citer-llm: stdin: record 1 \(seq 0\):
 expect_error "-o leaves nothing behind on failure" 1 "record 1" citer-llm -m "$M" -o "$T/none.cs" "$T/bad.cs"
 check "-o: no output file after a failure" test ! -e "$T/none.cs"
 
+# The context length (512) ends a generation too.
+long=$(yes 261 | head -n 510 | tr '\n' ',' | sed 's/,$//')
+printf '{"kind":"tokens","seq":0,"pos":0,"dtype":"i32","shape":[510],"data":[%s]}\n' "$long" | citer-dump -r >"$T/long.cs"
+check "generate: at most the context length" sh -c \
+    'citer-llm -m "$1" "$2" | citer-dump --no-data | grep -q "\"stop\":\"max\",\"n_prompt\":510,\"n_generated\":2}"' \
+    _ "$M" "$T/long.cs"
+printf '{"kind":"tokens","seq":3,"pos":0,"dtype":"i32","shape":[0],"data":[]}\n' | citer-dump -r >"$T/empty.cs"
+expect_error "generate: an empty prompt" 1 "record 1 \(seq 3\): empty prompt" citer-llm -m "$M" "$T/empty.cs"
+
 # -- score: plain pairs and prompt/target roles --
 cat >"$T/score.jsonl" <<EOF
 {"kind":"tokens","seq":4,"pos":0,"dtype":"i32","shape":[10],"data":[$A]}
@@ -184,6 +193,27 @@ check "serve: a failed append leaves the sequence as it was" sh -c \
 check "serve: citer-slm sends hidden states by default" sh -c \
     'citer-dump -r "$1" | citer-slm -m "$2" --serve | citer-dump --no-data | sed -n 2p | grep -q "\"shape\":\[64\]"' \
     _ "$T/session.jsonl" "$M"
+{
+    req 1 '{"op":"append","hidden":true,"logits":true}' "$A"
+    req 1 '{"op":"append","sample":{"temperature":1.5,"seed":11}}' "$B"
+    req 1 '{"op":"truncate","len":10}'
+    req 1 '{"op":"append","sample":{"temperature":1.5,"seed":11}}' "$B"
+    printf '{"kind":"request","seq":1,"pos":-1,"dtype":"f32","shape":[1],"meta":{"op":"append"},"data":[1]}\n'
+    req 1 '{"op":"append","sample":3}' "$B"
+    printf '{"kind":"request","seq":1,"pos":-1,"dtype":"none","shape":[]}\n'
+    printf '{"kind":"meta","seq":1,"pos":-1,"dtype":"none","shape":[],"meta":{"note":"no answer"}}\n'
+    req 1 '{"op":"truncate","len":-1}'
+} | citer-dump -r | citer-llm -m "$M" --serve | citer-dump --no-data >"$T/resp2.txt"
+line2() { sed -n "${1}p" "$T/resp2.txt"; }
+check "serve: hidden and logits: f32 [D+V] with both sizes named" sh -c \
+    'echo "$1" | grep -q "\"shape\":\[576\],\"meta\":{.*\"hidden\":64,\"logits\":512}"' _ "$(line2 1)"
+check "serve: sampling with a seed repeats" sh -c \
+    'test -n "$1" && test "$1" = "$2"' _ "$(line2 2 | field sampled)" "$(line2 4 | field sampled)"
+check "serve: append of f32 is an error" sh -c 'echo "$1" | grep -q "\"error\":\"append needs an i32"' _ "$(line2 5)"
+check "serve: sample must be an object" sh -c 'echo "$1" | grep -q "\"error\":\"sample is not an object"' _ "$(line2 6)"
+check "serve: a request without metadata" sh -c 'echo "$1" | grep -q "\"error\":\"request metadata"' _ "$(line2 7)"
+check "serve: META records get no answer" sh -c \
+    'test "$(wc -l <"$1")" = 8 && sed -n 8p "$1" | grep -q "\"error\":\"truncate needs"' _ "$T/resp2.txt"
 check "serve: an empty request stream" sh -c \
     'citer-dump -r </dev/null | citer-llm -m "$1" --serve | citer-dump -c | grep -q ": 0 records, 1 stream"' _ "$M"
 
