@@ -233,7 +233,7 @@ static void parse_options(int argc, char **argv)
         usage_error("no model: give -m PATH or set %s", opt.is_slm ? "CITER_SLM_MODEL" : "CITER_LLM_MODEL");
     if (opt.mode == SERVE && opt.out_path) usage_error("--serve answers on stdout; -o does not apply");
     if (opt.mode == SERVE && argc - optind > 1) usage_error("--serve reads one request stream");
-    if (opt.logits && opt.mode == GENERATE) usage_error("--logits applies to --score");
+    if (opt.logits && opt.mode != SCORE) usage_error("--logits applies to --score");
     if (opt.hidden < 0) opt.hidden = opt.is_slm;
 }
 

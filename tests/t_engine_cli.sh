@@ -14,6 +14,7 @@ expect_error "--score and --serve" 2 "^citer-slm: --score and --serve exclude ea
     citer-slm -m x --score --serve
 expect_error "-o with --serve" 2 "^citer-llm: --serve answers on stdout" citer-llm -m x --serve -o f
 expect_error "--logits without --score" 2 "^citer-llm: --logits applies to --score" citer-llm -m x --logits
+expect_error "--logits with --serve" 2 "^citer-llm: --logits applies to --score" citer-llm -m x --serve --logits
 expect_error "missing model file" 1 "^citer-llm: $T/nothing.gguf: " citer-llm -m "$T/nothing.gguf"
 expect_error "model from the environment" 1 "^citer-slm: $T/env.gguf: " env CITER_SLM_MODEL="$T/env.gguf" citer-slm
 printf 'this is not a model\n' >"$T/notes.txt"
