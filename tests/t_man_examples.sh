@@ -35,7 +35,7 @@ for page in man/man*/*.[1-9]; do
     i=1
     while [ "$i" -le "$count" ]; do
         cmd=$(cat "$T/ex/cmd.$i")
-        if ! (cd "$T/run" && sh -ec "$cmd") >"$T/ex.out" 2>&1; then
+        if ! (cd "$T/run" && sh -c "$cmd") >"$T/ex.out" 2>&1; then
             fail "$name: example $i" "$(printf '%s' "$cmd" | head -c 200) -> $(head -c 300 "$T/ex.out")"
         elif [ -f "$T/ex/exp.$i" ] && ! cmp -s "$T/ex.out" "$T/ex/exp.$i"; then
             fail "$name: example $i" "output differs from the page: $(diff "$T/ex/exp.$i" "$T/ex.out" | head -n 4 | tr '\n' ' ')"
