@@ -376,17 +376,17 @@ static char *strip_decorations(const char *s)
         } else if (control_word(s, "\\dfrac") || control_word(s, "\\tfrac")) {
             sb_putn(&b, "\\frac", 5);
             s += 6;
-        } else if (s[0] == '\\' && s[1] && strchr("!,;: %$", s[1])) {
+        } else if (s[0] == '\\' && s[1] && (strchr("!,;:%$", s[1]) || isspace((unsigned char)s[1]))) {
             s += 2;
         } else if (*s == '$' || *s == '%') {
             s++;
-        } else if (starts(s, "{,}")) {
-            sb_putc(&b, ',');
-            s += 3;
         } else if (starts(s, "^\\circ") && !isalpha((unsigned char)s[6])) {
             s += 6;
         } else if (starts(s, "^{\\circ}")) {
             s += 8;
+        } else if (s[0] == '\\' && s[1]) { /* an escape stays one unit: "\\{" is no "{" */
+            sb_putn(&b, s, 2);
+            s += 2;
         } else {
             sb_putc(&b, *s++);
         }
@@ -394,19 +394,24 @@ static char *strip_decorations(const char *s)
     return sb_take(&b);
 }
 
-/* The index just past the brace group opening at s[i] == '{', or 0 when it is unclosed. */
-static size_t group_end(const char *s, size_t i)
+/* For each "{" of s, the index of its "}" (SIZE_MAX when unclosed); other entries are
+ * unused. Backslash-escaped braces do not count. One pass, so deep nesting stays linear. */
+static size_t *match_braces(const char *s, size_t n)
 {
-    int depth = 0;
-    for (; s[i]; i++) {
-        if (s[i] == '\\' && s[i + 1]) {
-            i++;
-            continue;
+    size_t *match = xmalloc((n + 1) * sizeof *match), *stack = xmalloc((n + 1) * sizeof *stack);
+    size_t depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        match[i] = SIZE_MAX;
+        if (s[i] == '\\' && i + 1 < n) {
+            match[++i] = SIZE_MAX;
+        } else if (s[i] == '{') {
+            stack[depth++] = i;
+        } else if (s[i] == '}' && depth) {
+            match[stack[--depth]] = i;
         }
-        if (s[i] == '{') depth++;
-        else if (s[i] == '}' && --depth == 0) return i + 1;
     }
-    return 0;
+    free(stack);
+    return match;
 }
 
 /* \text{...} and its kin: trailing units after a value go, other wrappers are unwrapped. */
@@ -414,30 +419,35 @@ static void strip_text_wrappers(char *s)
 {
     static const char *const wrappers[] = {"\\text{",   "\\textbf{", "\\textrm{", "\\textnormal{",
                                            "\\mathrm{", "\\mbox{",   "\\textit{", "\\mathbf{"};
-    for (;;) {
-        char *best = NULL;
-        size_t wlen = 0;
-        for (size_t w = 0; w < sizeof wrappers / sizeof wrappers[0]; w++) {
-            char *p = strstr(s, wrappers[w]);
-            if (p && (!best || p < best)) best = p, wlen = strlen(wrappers[w]);
+    size_t n = strlen(s), o = 0;
+    size_t *match = match_braces(s, n);
+    char *drop = xcalloc(n + 1, 1); /* closing braces of unwrapped groups */
+    int has_value = 0;              /* output so far holds more than spaces */
+    for (size_t i = 0; i < n;) {
+        if (drop[i]) {
+            i++;
+            continue;
         }
-        if (!best) return;
-        size_t open = (size_t)(best - s) + wlen - 1;
-        size_t end = group_end(s, open);
-        if (!end) return;
-        int has_value = 0;
-        for (char *q = s; q < best; q++) has_value |= !isspace((unsigned char)*q);
+        size_t wlen = 0;
+        if (s[i] == '\\')
+            for (size_t w = 0; w < sizeof wrappers / sizeof wrappers[0] && !wlen; w++)
+                if (starts(s + i, wrappers[w])) wlen = strlen(wrappers[w]);
+        size_t open = i + wlen - 1;
+        if (!wlen || match[open] == SIZE_MAX) {
+            has_value |= !isspace((unsigned char)s[i]);
+            if (s[i] == '\\' && i + 1 < n && !drop[i + 1]) s[o++] = s[i++]; /* escapes whole */
+            s[o++] = s[i++];
+            continue;
+        }
         const char *c = s + open + 1;
         while (*c == ' ' || *c == '~') c++;
-        if (has_value && isalpha((unsigned char)*c)) { /* "10\text{ inches}": units */
-            *best = 0;
-            return;
-        }
-        /* unwrap: drop the command and the closing brace */
-        size_t inner = end - 1 - (open + 1);
-        memmove(best, s + open + 1, inner);
-        memmove(best + inner, s + end, strlen(s + end) + 1);
+        if (has_value && isalpha((unsigned char)*c)) break; /* "10\text{ inches}": units */
+        drop[match[open]] = 1;
+        i = open + 1;
     }
+    s[o] = 0;
+    free(match);
+    free(drop);
 }
 
 typedef struct {
@@ -625,23 +635,50 @@ char *citer_math_normalize(const char *answer)
         if (!isspace((unsigned char)s[i])) s[n++] = s[i];
     s[n] = 0;
 
-    /* outer braces around the whole answer: "{5}" */
-    while (n >= 2 && s[0] == '{' && group_end(s, 0) == n) {
-        memmove(s, s + 1, n - 2);
-        n -= 2;
-        s[n] = 0;
+    /* "1{,}000": LaTeX's thousands separator, between digits */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && s[i + 1]) {
+            s[k++] = s[i++];
+        } else if (i && isdigit((unsigned char)s[i - 1]) && strncmp(s + i, "{,}", 3) == 0 &&
+                   isdigit((unsigned char)s[i + 3])) {
+            s[k++] = ',';
+            i += 2;
+            continue;
+        }
+        s[k++] = s[i];
     }
-    while (n && s[n - 1] == '.') s[--n] = 0;
-    /* "x=5", "ab=5": a short variable name before the value */
-    size_t v = 0;
-    while (v < n && v < 3 && isalpha((unsigned char)s[v])) v++;
-    if (v >= 1 && v <= 2 && s[v] == '=' && s[v + 1]) {
-        memmove(s, s + v + 1, n - v);
-        n -= v + 1;
-    }
-    if (s[0] == '+' && s[1]) {
-        memmove(s, s + 1, n);
-        n--;
+    s[k] = 0;
+    n = k;
+
+    /* outer braces "{5}", a sentence's final period, "x=" before the value, a leading "+":
+     * again while that changes something, as taking one away can uncover another ("{5}.",
+     * "x={5}"); a few rounds are enough for anything but contrived input */
+    for (int round = 0; round < 16; round++) {
+        size_t before = n;
+        size_t *match = match_braces(s, n);
+        k = 0;
+        while (2 * k + 1 < n && s[k] == '{' && match[k] == n - 1 - k) k++;
+        free(match);
+        if (k) {
+            memmove(s, s + k, n - 2 * k);
+            n -= 2 * k;
+            s[n] = 0;
+        }
+        while (n && s[n - 1] == '.' && (n < 2 || s[n - 2] != '\\')) s[--n] = 0;
+        size_t skip = 0;
+        for (;;) {
+            size_t v = 0;
+            while (skip + v < n && v < 3 && isalpha((unsigned char)s[skip + v])) v++;
+            if (v < 1 || v > 2 || s[skip + v] != '=' || !s[skip + v + 1]) break;
+            skip += v + 1;
+        }
+        if (s[skip] == '+' && s[skip + 1]) skip++;
+        if (skip) {
+            memmove(s, s + skip, n - skip + 1);
+            n -= skip;
+        }
+        if (n == before) break;
     }
     if (has_thousands_commas(s)) {
         size_t k = 0;

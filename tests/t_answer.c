@@ -1,6 +1,7 @@
 /* Tests for lib/answer: math answer extraction and normalisation, and CITER's multiple-choice
  * extraction rules (src/utils/io_format.py, route_extract_answer, of github.com/aiming-lab/CITER).
  * Expected values are worked out by hand from those rules and from arithmetic. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +280,78 @@ static void test_robust(void)
     free(big);
 }
 
+/* Random strings of pieces that matter to the rules: nothing crashes (run under ASan by
+ * make check-asan), and normalising is idempotent. */
+static void test_random(void)
+{
+    static const char *const pieces[] = {
+        "\\boxed{", "{", "}", "\\", "\\frac", "\\text{", " units", "1", "23", ".", ",", "-",
+        "/", "$", "%", "(", ")", "(B)", "Therefore", ", the answer is ", "whale", "cat", "B",
+        "A", "a", "\xe2\x88\x92", "\xe2\x80\x9c", "\xc3", "\xff", "####", "\n", " ", "x=",
+        "\\left", "\\dfrac", "^\\circ", "{,}", "0", "9999999999"};
+    const int np = (int)(sizeof pieces / sizeof pieces[0]);
+    uint64_t state = 12345;
+    char buf[512];
+    int not_idempotent = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t len = 0;
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        int count = (int)(state >> 59) + 1;
+        for (int k = 0; k < count; k++) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            const char *pc = pieces[(state >> 33) % (uint64_t)np];
+            size_t pl = strlen(pc);
+            if (len + pl >= sizeof buf) break;
+            memcpy(buf + len, pc, pl);
+            len += pl;
+        }
+        buf[len] = 0;
+        free(citer_answer_extract(CITER_FMT_MC, buf, texts, labels, 5));
+        free(citer_answer_extract(CITER_FMT_MC, buf, NULL, NULL, 0));
+        free(citer_answer_extract(CITER_FMT_MATH, buf, NULL, NULL, 0));
+        char *n1 = citer_math_normalize(buf), *n2 = citer_math_normalize(n1);
+        if (strcmp(n1, n2) != 0 && not_idempotent++ < 5)
+            printf("  not idempotent: \"%s\" -> \"%s\" -> \"%s\"\n", buf, n1, n2);
+        free(n1);
+        free(n2);
+    }
+    CHECK(not_idempotent == 0, "%d strings normalise differently twice", not_idempotent);
+}
+
+/* Deep nesting and long inputs stay fast (linear passes). */
+static void test_deep(void)
+{
+    size_t depth = 200000;
+    char *s = xmalloc(depth * 8 + 16);
+    size_t n = 0;
+    for (size_t i = 0; i < depth; i++) memcpy(s + n, "\\text{", 6), n += 6;
+    s[n++] = '7';
+    for (size_t i = 0; i < depth; i++) s[n++] = '}';
+    s[n] = 0;
+    double t0 = now_seconds();
+    char *r = citer_math_normalize(s);
+    CHECK(streq(r, "7"), "nested \\text: %.20s", S(r));
+    free(r);
+    n = 0;
+    for (size_t i = 0; i < depth; i++) s[n++] = '{';
+    s[n++] = '8';
+    for (size_t i = 0; i < depth; i++) s[n++] = '}';
+    s[n] = 0;
+    r = citer_math_normalize(s);
+    CHECK(streq(r, "8"), "nested braces: %.20s", S(r));
+    free(r);
+    n = 0;
+    for (size_t i = 0; i < depth; i++) memcpy(s + n, "x={", 3), n += 3;
+    s[n++] = '9';
+    for (size_t i = 0; i < depth; i++) s[n++] = '}';
+    s[n] = 0;
+    r = citer_math_normalize(s); /* contrived: only some layers come off, but quickly */
+    CHECK(r != NULL, "x={x={...}}");
+    free(r);
+    CHECK(now_seconds() - t0 < 5, "took %.1f s", now_seconds() - t0);
+    free(s);
+}
+
 int main(void)
 {
     RUN(test_normalize);
@@ -289,5 +362,7 @@ int main(void)
     RUN(test_mc_labels);
     RUN(test_mc_correct);
     RUN(test_robust);
+    RUN(test_random);
+    RUN(test_deep);
     return t_exit();
 }
