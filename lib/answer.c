@@ -305,7 +305,7 @@ static char *extract_mc(const char *text, const char *const *texts, const char *
     char *out = NULL;
     if (l >= 0) {
         if (c.labels) {
-            out = xstrdup(c.labels[l]);
+            out = c.labels[l] ? xstrdup(c.labels[l]) : NULL; /* a choice without a label */
         } else {
             out = xmalloc(2);
             out[0] = (char)('A' + l);

@@ -228,6 +228,10 @@ static void test_mc_labels(void)
     CHECK(streq(got, "3"), "digit label by text: %s", S(got));
     free(got);
     /* choice texts with no labels are labelled A, B, ... */
+    static const char *const holes[] = {"1", NULL, "3", "4"};
+    got = citer_answer_extract(CITER_FMT_MC, "Therefore green.", t, holes, 4);
+    CHECK(got == NULL, "a choice without a label gives no answer: %s", S(got));
+    free(got);
     got = citer_answer_extract(CITER_FMT_MC, "Therefore green.", t, NULL, 4);
     CHECK(streq(got, "B"), "positional label: %s", S(got));
     free(got);

@@ -46,7 +46,14 @@ check "-o writes what stdout gets" \
     sh -c 'citer-gen mc -n 300 --seed 9 -o "$1/o.jsonl" && cmp -s "$1/o.jsonl" "$1/b"' _ "$T"
 expect_error "-o into a missing directory" 1 '^citer-gen: .*nodir' \
     citer-gen math -n 5 -o "$T/nodir/x.jsonl"
-check "no temporary file left" sh -c '! ls -a "$1" | grep -q "^\.o\.jsonl\|tmp"' _ "$T"
+check "no temporary file left" sh -c '! ls -a "$1" | grep -q "tmp"' _ "$T"
+citer-gen math -n 100000000 -o "$T/killed.jsonl" &
+pid=$!
+sleep 0.3
+kill "$pid"
+wait "$pid"
+check "a killed run leaves neither the file nor a temporary one" \
+    sh -c '! ls -a "$1" | grep -q "^killed\.jsonl"' _ "$T"
 
 # Usage errors: exit 2 and one line.
 expect_error "no format" 2 '^citer-gen: say which format' citer-gen
