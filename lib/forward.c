@@ -15,8 +15,9 @@ static void rmsnorm(float *out, const float *x, const float *w, int d, float eps
 }
 
 /* Inverse frequencies of RoPE, with Llama-3 or linear scaling applied. */
-static void rope_inv_freq(const citer_config *c, double *inv)
+static void rope_inv_freq(const citer_model *m, double *inv)
 {
+    const citer_config *c = &m->cfg;
     int half = c->head_dim / 2;
     for (int j = 0; j < half; j++) {
         double f = pow((double)c->rope_theta, -2.0 * j / c->head_dim);
@@ -33,6 +34,7 @@ static void rope_inv_freq(const citer_config *c, double *inv)
         } else if (c->rope_factor > 0) {
             f /= c->rope_factor;
         }
+        if (m->rope_freqs) f /= m->rope_freqs[j];
         inv[j] = f;
     }
 }
@@ -154,7 +156,7 @@ int citer_forward(const citer_model *m, citer_seq *s, const int32_t *tokens, int
     float *sn = xmalloc((size_t)n * half * sizeof *sn);
 
     double inv[512];
-    rope_inv_freq(c, inv);
+    rope_inv_freq(m, inv);
     for (int t = 0; t < n; t++)
         for (int j = 0; j < half; j++) {
             double a = (double)(pos0 + t) * inv[j];

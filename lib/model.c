@@ -342,12 +342,10 @@ static citer_model *load_gguf(const char *path)
     if (check_config(c, path)) goto fail;
     loader L = {m, path, find_gguf, g};
     if (load_tensors(&L, &gguf_names)) goto fail;
-    /* Llama 3.1 GGUFs carry their rope scaling as per-frequency divisors. */
-    const gguf_tensor *rf = gguf_find_tensor(g, "rope_freqs.weight");
-    if (rf) {
-        citer_set_error("rope_freqs.weight (Llama 3.1 rope scaling in GGUF) is not supported yet");
+    /* Llama 3.1 GGUFs carry their rope scaling as per-frequency divisors [head_dim/2]. */
+    if (gguf_find_tensor(g, "rope_freqs.weight") &&
+        get_vector(&L, "rope_freqs.weight", c->head_dim / 2, &m->rope_freqs, 0))
         goto fail;
-    }
     return m;
 fail:
     citer_model_free(m);

@@ -46,6 +46,7 @@ typedef struct citer_model {
     citer_matrix tok_embd;  /* [V, D] */
     citer_matrix output;    /* [V, D]; = tok_embd when tied */
     const float *out_norm;  /* [D] */
+    const float *rope_freqs; /* [head_dim/2] RoPE frequency divisors (Llama 3.1 GGUF), or NULL */
     citer_layer *layers;
     char *arch_name;        /* as found in the file */
     char *path;
