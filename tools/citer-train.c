@@ -266,7 +266,6 @@ int main(int argc, char **argv)
     int max_epochs = o.epochs;
     o.on_epoch = cli_quiet ? NULL : show_epoch;
     o.arg = &max_epochs;
-    double t0 = now_seconds();
     citer_train_summary sum;
     citer_router *r = citer_router_train(&fs, &o, &sum);
     if (!r) die("%s: %s", in_name, citer_error());
@@ -275,13 +274,13 @@ int main(int argc, char **argv)
         if (sum.has_val)
             fprintf(stderr,
                     "citer-train: %d epochs (best %d), val loss %.4f, val acc %.4f, AUROC %.4f, "
-                    "%zu train / %zu val records, %.1f s\n",
+                    "%zu train / %zu val records\n",
                     sum.epochs, sum.best_epoch, sum.val.loss, sum.val.accuracy, sum.val.auroc,
-                    sum.n_train, sum.n_val, now_seconds() - t0);
+                    sum.n_train, sum.n_val);
         else
             fprintf(stderr,
-                    "citer-train: %d epochs, train loss %.4f (no validation), %zu records, %.1f s\n",
-                    sum.epochs, sum.train_loss, sum.n_train, now_seconds() - t0);
+                    "citer-train: %d epochs, train loss %.4f (no validation), %zu records\n",
+                    sum.epochs, sum.train_loss, sum.n_train);
     }
     citer_router_free(r);
     citer_router_free(init);
