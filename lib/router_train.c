@@ -515,6 +515,24 @@ static void fit_normalisation(citer_router *r, const citer_features *fs, const s
     free(m2);
 }
 
+/* One Adam step, in float like torch.optim.Adam: betas 0.9, 0.999, eps 1e-8, weight decay
+ * as L2 in the gradient. The square root may not set errno (its argument is never
+ * negative), so that the loop vectorises. */
+__attribute__((optimize("no-math-errno"))) static void adam_step(float *p, const float *g,
+                                                                 float *m1, float *m2, size_t n,
+                                                                 long step, double lr, double wd)
+{
+    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, decay = (float)wd;
+    float step_size = (float)(lr / (1 - pow(0.9, (double)step)));
+    float inv_bc2 = (float)(1 / sqrt(1 - pow(0.999, (double)step)));
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] + decay * p[i];
+        m1[i] = b1 * m1[i] + (1 - b1) * gi;
+        m2[i] = b2 * m2[i] + (1 - b2) * gi * gi;
+        p[i] -= step_size * m1[i] / (sqrtf(m2[i]) * inv_bc2 + eps);
+    }
+}
+
 static void fmt_num(char *buf, size_t size, double v)
 {
     if (isfinite(v)) snprintf(buf, size, "%.6g", v);
@@ -612,7 +630,6 @@ citer_router *citer_router_train(const citer_features *fs, const citer_train_opt
     yb = xmalloc(bmax * sizeof(float));
     wb = xmalloc(bmax * sizeof(float));
 
-    const double b1 = 0.9, b2 = 0.999, adam_eps = 1e-8;
     long step = 0;
     int epoch, best_epoch = 0, since_best = 0;
     double best_val = INFINITY, best_train = NAN, train_loss = NAN;
@@ -641,14 +658,7 @@ citer_router *citer_router_train(const citer_features *fs, const citer_train_opt
                                                   grad, 1);
             total += loss * nb;
             step++;
-            double bc1 = 1 - pow(b1, (double)step), bc2 = 1 - pow(b2, (double)step);
-            float *p = r->params, *g = grad->params;
-            for (size_t i = 0; i < np; i++) {
-                float gi = g[i] + (float)o->weight_decay * p[i];
-                m1[i] = (float)(b1 * m1[i] + (1 - b1) * gi);
-                m2[i] = (float)(b2 * m2[i] + (1 - b2) * (double)gi * gi);
-                p[i] -= (float)(o->lr * (m1[i] / bc1) / (sqrt(m2[i] / bc2) + adam_eps));
-            }
+            adam_step(r->params, grad->params, m1, m2, np, step, o->lr, o->weight_decay);
             start = end;
         }
         train_loss = total / (double)n_tr;
