@@ -401,6 +401,46 @@ static void test_malformed_files(void)
     }
 }
 
+/* Random byte changes anywhere in a router file: a router or a one-line error, never a crash. */
+static void test_mutated_files(void)
+{
+    const char *ok = write_variant("base.safetensors", M_NONE, "", "citer-router", "1", "3",
+                                   "3,6,3,1");
+    REQUIRE(ok, "write");
+    size_t n;
+    char *bytes = citer_read_file(ok, &n);
+    REQUIRE(bytes, "read");
+    char *mut = xmalloc(n);
+    const char *path = tmp_path("mutated.safetensors");
+    int loaded = 0, refused = 0;
+    float x[3] = {0.5f, -1, 2};
+    for (int t = 0; t < 400; t++) {
+        memcpy(mut, bytes, n);
+        int flips = 1 + (int)(urand() * 3);
+        for (int k = 0; k < flips; k++) {
+            /* mostly the JSON header, where the structure is */
+            size_t at = urand() < 0.8 ? (size_t)(urand() * 400) % n : (size_t)(urand() * n);
+            mut[at] = (char)(urand() * 256);
+        }
+        FILE *f = fopen(path, "wb");
+        fwrite(mut, 1, n, f);
+        fclose(f);
+        citer_router *r = citer_router_load(path);
+        if (r) {
+            loaded++;
+            float s = citer_router_score(r, x);
+            CHECK(isnan(s) || (s >= 0 && s <= 1), "score %g", s);
+            citer_router_free(r);
+        } else {
+            refused++;
+            CHECK(*citer_error() && !strchr(citer_error(), '\n'), "message '%s'", citer_error());
+        }
+    }
+    printf("  %d loaded, %d refused\n", loaded, refused);
+    free(mut);
+    free(bytes);
+}
+
 /* ---- split, metrics, reading ---- */
 
 static void test_split_keeps_examples_whole(void)
@@ -694,6 +734,7 @@ int main(void)
     RUN(test_eval_matches_formula);
     RUN(test_save_load_exact);
     RUN(test_malformed_files);
+    RUN(test_mutated_files);
     RUN(test_split_keeps_examples_whole);
     RUN(test_auroc);
     RUN(test_read_features);
