@@ -15,10 +15,14 @@ static _Thread_local char err_buf[1024];
 
 void citer_set_error(const char *fmt, ...)
 {
+    /* Format into a copy first: callers often wrap the previous message ("%s: %s", name,
+     * citer_error()), which points into err_buf itself. */
+    char tmp[sizeof err_buf];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(err_buf, tmp, sizeof tmp);
 }
 
 const char *citer_error(void) { return err_buf[0] ? err_buf : "unknown error"; }
