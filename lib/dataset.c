@@ -45,6 +45,36 @@ char *citer_last_boxed(const char *text)
 
 /* ---- JSON helpers ---- */
 
+/* One JSON value from s[0..len) with json-c. A value still open at the end (a bare top-level
+ * number, or a truncated text) is given a terminating NUL to finish it. */
+static json_object *tokenize(const char *s, size_t len, int flags, enum json_tokener_error *err,
+                             size_t *end)
+{
+    json_tokener *tok = json_tokener_new();
+    if (!tok) { /* like xmalloc: running out of memory ends the process */
+        fputs("citer: out of memory\n", stderr);
+        exit(1);
+    }
+    json_tokener_set_flags(tok, flags);
+    json_object *obj = json_tokener_parse_ex(tok, s, (int)len);
+    *err = json_tokener_get_error(tok);
+    *end = json_tokener_get_parse_end(tok);
+    if (*err == json_tokener_continue) {
+        obj = json_tokener_parse_ex(tok, "", 1);
+        *err = json_tokener_get_error(tok);
+        if (*err != json_tokener_success) *err = json_tokener_continue;
+        *end = len;
+    }
+    json_tokener_free(tok);
+    if (*err != json_tokener_success) {
+        json_object_put(obj);
+        obj = NULL;
+    }
+    return obj;
+}
+
+static int is_json_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
 /* Parse one line into a JSON object. NULL + error when it is not exactly one object. */
 static json_object *parse_object(const char *line, size_t len, long lineno)
 {
@@ -57,29 +87,52 @@ static json_object *parse_object(const char *line, size_t len, long lineno)
         citer_set_error("line %ld: line too long (%zu bytes)", lineno, len);
         return NULL;
     }
-    json_tokener *tok = json_tokener_new();
-    if (!tok) {
-        citer_set_error("line %ld: out of memory", lineno);
-        return NULL;
+    /* json-c 0.16 takes 'single-quoted' keys even when strict; JSON has no such thing. */
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (in_string) {
+            if (line[i] == '\\') i++;
+            else if (line[i] == '"') in_string = 0;
+        } else if (line[i] == '"') {
+            in_string = 1;
+        } else if (line[i] == '\'') {
+            citer_set_error("line %ld: invalid JSON at byte %zu: single-quoted string", lineno, i);
+            return NULL;
+        }
     }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    json_object *obj = json_tokener_parse_ex(tok, line, (int)len);
-    enum json_tokener_error err = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
+    enum json_tokener_error err;
+    size_t end;
+    json_object *obj = tokenize(line, len, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8,
+                                &err, &end);
     if (err == json_tokener_continue) {
-        citer_set_error("line %ld: truncated JSON (the object is not closed)", lineno);
+        citer_set_error("line %ld: truncated JSON (a value is not closed)", lineno);
         return NULL;
     }
-    if (err != json_tokener_success || !obj) {
+    if (err != json_tokener_success) {
+        /* Strict json-c also refuses text after a complete value; tell that case apart by
+         * finding where a lenient parse stops and checking the text before it strictly. */
+        enum json_tokener_error err2;
+        size_t end2;
+        json_object *o2 = tokenize(line, len, 0, &err2, &end2);
+        json_object_put(o2);
+        if (err2 == json_tokener_success && end2 < len) {
+            json_object *o3 = tokenize(line, end2, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8,
+                                       &err2, &end2);
+            if (o3) {
+                json_object_put(o3);
+                end = end2;
+                while (end < len && is_json_space(line[end])) end++;
+                citer_set_error("line %ld: trailing garbage after the JSON value at byte %zu",
+                                lineno, end);
+                return NULL;
+            }
+        }
         citer_set_error("line %ld: invalid JSON at byte %zu: %s", lineno, end ? end - 1 : 0,
                         json_tokener_error_desc(err));
-        json_object_put(obj);
         return NULL;
     }
     for (size_t i = end; i < len; i++) {
-        char c = line[i];
-        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+        if (!is_json_space(line[i])) {
             citer_set_error("line %ld: trailing garbage after the JSON value at byte %zu",
                             lineno, i);
             json_object_put(obj);

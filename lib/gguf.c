@@ -98,6 +98,24 @@ static uint64_t load_le(const uint8_t *p, int n)
     return v;
 }
 
+/* A name from the file, made safe for a one-line message: at most 64 bytes, control
+ * characters replaced. */
+typedef struct {
+    char s[72];
+} shown;
+
+static shown show(gguf_str str)
+{
+    shown r;
+    size_t n = str.len > 64 ? 64 : (size_t)str.len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)str.ptr[i];
+        r.s[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    strcpy(r.s + n, str.len > 64 ? "..." : "");
+    return r;
+}
+
 /* Decode one fixed-size scalar at p into the kv's value union. */
 static void decode_scalar(int type, const uint8_t *p, gguf_kv *kv)
 {
@@ -229,8 +247,7 @@ static int read_kv(cursor *c, gguf_kv *kv, uint64_t index)
 {
     snprintf(c->what, sizeof c->what, "key %" PRIu64, index);
     if (read_str(c, &kv->key)) return -1;
-    int klen = kv->key.len > 64 ? 64 : (int)kv->key.len;
-    snprintf(c->what, sizeof c->what, "key %" PRIu64 " '%.*s'", index, klen, kv->key.ptr);
+    snprintf(c->what, sizeof c->what, "key %" PRIu64 " '%s'", index, show(kv->key).s);
     uint32_t type;
     uint64_t at = c->pos;
     if (read_u32(c, &type)) return -1;
@@ -294,9 +311,8 @@ static int check_unique(named *v, uint64_t n, const char *what)
     qsort(v, (size_t)n, sizeof *v, named_cmp);
     for (uint64_t i = 1; i < n; i++)
         if (str_cmp(v[i - 1].name, v[i].name) == 0) {
-            int len = v[i].name.len > 64 ? 64 : (int)v[i].name.len;
-            citer_set_error("duplicate %s '%.*s' (entries %" PRIu64 " and %" PRIu64 ")", what, len,
-                            v[i].name.ptr, v[i - 1].index < v[i].index ? v[i - 1].index : v[i].index,
+            citer_set_error("duplicate %s '%s' (entries %" PRIu64 " and %" PRIu64 ")", what,
+                            show(v[i].name).s, v[i - 1].index < v[i].index ? v[i - 1].index : v[i].index,
                             v[i - 1].index < v[i].index ? v[i].index : v[i - 1].index);
             return -1;
         }
@@ -307,14 +323,13 @@ static int read_tensor_info(cursor *c, gguf_tensor *t, uint64_t index)
 {
     snprintf(c->what, sizeof c->what, "tensor info %" PRIu64, index);
     if (read_str(c, &t->name)) return -1;
-    int nlen = t->name.len > 64 ? 64 : (int)t->name.len;
-    snprintf(c->what, sizeof c->what, "tensor info %" PRIu64 " '%.*s'", index, nlen, t->name.ptr);
+    snprintf(c->what, sizeof c->what, "tensor info %" PRIu64 " '%s'", index, show(t->name).s);
     uint32_t n_dims;
     uint64_t at = c->pos;
     if (read_u32(c, &n_dims)) return -1;
     if (n_dims > 4) {
-        citer_set_error("tensor %" PRIu64 " '%.*s': %u dimensions at byte %" PRIu64
-                        " (at most 4 allowed)", index, nlen, t->name.ptr, n_dims, at);
+        citer_set_error("tensor %" PRIu64 " '%s': %u dimensions at byte %" PRIu64
+                        " (at most 4 allowed)", index, show(t->name).s, n_dims, at);
         return -1;
     }
     t->n_dims = n_dims ? (int)n_dims : 1; /* a 0-dimensional tensor is a single value */
@@ -331,15 +346,14 @@ static int read_tensor_info(cursor *c, gguf_tensor *t, uint64_t index)
 static int tensor_nbytes(const gguf_tensor *t, uint64_t index, uint64_t *out)
 {
     uint64_t be, bb;
-    int nlen = t->name.len > 64 ? 64 : (int)t->name.len;
     if (ggml_type_block(t->type, &be, &bb)) {
         *out = 0;
         return 0;
     }
     if (t->ne[0] % be) {
-        citer_set_error("tensor %" PRIu64 " '%.*s': row length %" PRIu64
+        citer_set_error("tensor %" PRIu64 " '%s': row length %" PRIu64
                         " is not a multiple of the %s block size %" PRIu64,
-                        index, nlen, t->name.ptr, t->ne[0], ggml_type_name(t->type), be);
+                        index, show(t->name).s, t->ne[0], ggml_type_name(t->type), be);
         return -1;
     }
     uint64_t n = t->ne[0] / be;
@@ -352,8 +366,8 @@ static int tensor_nbytes(const gguf_tensor *t, uint64_t index, uint64_t *out)
     *out = n;
     return 0;
 overflow:
-    citer_set_error("tensor %" PRIu64 " '%.*s': shape [%" PRIu64 ", %" PRIu64 ", %" PRIu64
-                    ", %" PRIu64 "] is too large", index, nlen, t->name.ptr, t->ne[0], t->ne[1],
+    citer_set_error("tensor %" PRIu64 " '%s': shape [%" PRIu64 ", %" PRIu64 ", %" PRIu64
+                    ", %" PRIu64 "] is too large", index, show(t->name).s, t->ne[0], t->ne[1],
                     t->ne[2], t->ne[3]);
     return -1;
 }
@@ -453,18 +467,17 @@ static int parse(gguf_file *g)
     uint64_t data_size = g->data_offset <= c.size ? c.size - g->data_offset : 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         gguf_tensor *t = &g->tensors[i];
-        int nlen = t->name.len > 64 ? 64 : (int)t->name.len;
         if (t->offset % a) {
-            citer_set_error("tensor %" PRIu64 " '%.*s': data offset %" PRIu64
+            citer_set_error("tensor %" PRIu64 " '%s': data offset %" PRIu64
                             " is not a multiple of the alignment %" PRIu64,
-                            i, nlen, t->name.ptr, t->offset, a);
+                            i, show(t->name).s, t->offset, a);
             return -1;
         }
         if (tensor_nbytes(t, i, &t->nbytes)) return -1;
         if (t->offset > data_size || t->nbytes > data_size - t->offset) {
-            citer_set_error("tensor %" PRIu64 " '%.*s': data [%" PRIu64 ", +%" PRIu64
+            citer_set_error("tensor %" PRIu64 " '%s': data [%" PRIu64 ", +%" PRIu64
                             ") runs past the end of the data section (%" PRIu64 " bytes)",
-                            i, nlen, t->name.ptr, t->offset, t->nbytes, data_size);
+                            i, show(t->name).s, t->offset, t->nbytes, data_size);
             return -1;
         }
         t->data = g->map.data + g->data_offset + t->offset;
@@ -477,10 +490,9 @@ static int parse(gguf_file *g)
         for (uint64_t i = 1; i < g->n_tensors; i++) {
             const gguf_tensor *p = by_offset[i - 1], *q = by_offset[i];
             if (p->offset + p->nbytes > q->offset) {
-                citer_set_error("tensors '%.*s' and '%.*s' overlap (data offsets %" PRIu64
+                citer_set_error("tensors '%s' and '%s' overlap (data offsets %" PRIu64
                                 " +%" PRIu64 " and %" PRIu64 ")",
-                                p->name.len > 64 ? 64 : (int)p->name.len, p->name.ptr,
-                                q->name.len > 64 ? 64 : (int)q->name.len, q->name.ptr, p->offset,
+                                show(p->name).s, show(q->name).s, p->offset,
                                 p->nbytes, q->offset);
                 free(by_offset);
                 return -1;
@@ -604,8 +616,6 @@ char *gguf_get_str(const gguf_file *g, const char *key)
     return xstrndup(kv->str.ptr, (size_t)kv->str.len);
 }
 
-static int kv_label(const gguf_kv *kv) { return kv->key.len > 64 ? 64 : (int)kv->key.len; }
-
 gguf_str *gguf_str_array(const gguf_kv *kv)
 {
     if (!kv) {
@@ -613,7 +623,7 @@ gguf_str *gguf_str_array(const gguf_kv *kv)
         return NULL;
     }
     if (kv->type != GGUF_ARRAY || kv->arr_type != GGUF_STRING) {
-        citer_set_error("key %.*s is not an array of strings", kv_label(kv), kv->key.ptr);
+        citer_set_error("key %s is not an array of strings", show(kv->key).s);
         return NULL;
     }
     /* The strings were bounds-checked when the file was opened. */
@@ -634,12 +644,12 @@ static int array_elem(const gguf_kv *kv, uint64_t i, gguf_kv *val)
         return -1;
     }
     if (kv->type != GGUF_ARRAY || !scalar_size(kv->arr_type)) {
-        citer_set_error("key %.*s is not an array of numbers", kv_label(kv), kv->key.ptr);
+        citer_set_error("key %s is not an array of numbers", show(kv->key).s);
         return -1;
     }
     if (i >= kv->arr_n) {
-        citer_set_error("index %" PRIu64 " out of range for key %.*s (%" PRIu64 " elements)", i,
-                        kv_label(kv), kv->key.ptr, kv->arr_n);
+        citer_set_error("index %" PRIu64 " out of range for key %s (%" PRIu64 " elements)", i,
+                        show(kv->key).s, kv->arr_n);
         return -1;
     }
     memset(val, 0, sizeof *val);
@@ -657,7 +667,7 @@ int gguf_array_f32(const gguf_kv *kv, uint64_t i, float *out)
     else if (is_int_type(e.type))
         *out = is_signed_type(e.type) ? (float)e.v.i : (float)e.v.u;
     else {
-        citer_set_error("key %.*s is an array of %s, expected numbers", kv_label(kv), kv->key.ptr,
+        citer_set_error("key %s is an array of %s, expected numbers", show(kv->key).s,
                         value_type_name(e.type));
         return -1;
     }
@@ -669,13 +679,13 @@ int gguf_array_i64(const gguf_kv *kv, uint64_t i, int64_t *out)
     gguf_kv e;
     if (array_elem(kv, i, &e)) return -1;
     if (!is_int_type(e.type)) {
-        citer_set_error("key %.*s is an array of %s, expected integers", kv_label(kv), kv->key.ptr,
+        citer_set_error("key %s is an array of %s, expected integers", show(kv->key).s,
                         value_type_name(e.type));
         return -1;
     }
     if (!is_signed_type(e.type) && e.v.u > INT64_MAX) {
-        citer_set_error("key %.*s element %" PRIu64 " does not fit a signed 64-bit integer",
-                        kv_label(kv), kv->key.ptr, i);
+        citer_set_error("key %s element %" PRIu64 " does not fit a signed 64-bit integer",
+                        show(kv->key).s, i);
         return -1;
     }
     *out = is_signed_type(e.type) ? e.v.i : (int64_t)e.v.u;

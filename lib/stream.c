@@ -205,6 +205,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 typedef struct {
     const char *s;
     size_t n, i;
+    int too_deep;
 } jscan;
 
 #define JSON_MAX_DEPTH 32 /* json-c's own nesting limit */
@@ -251,7 +252,10 @@ static int js_value(jscan *j, int depth)
     js_ws(j);
     int c = js_peek(j);
     if (c == '{' || c == '[') {
-        if (depth >= JSON_MAX_DEPTH) return -1;
+        if (depth >= JSON_MAX_DEPTH) {
+            j->too_deep = 1;
+            return -1;
+        }
         int close = c == '{' ? '}' : ']';
         j->i++;
         js_ws(j);
@@ -317,13 +321,17 @@ int citer_meta_check(const char *meta, size_t len)
         }
         i += k;
     }
-    jscan j = {meta, len, 0};
+    jscan j = {meta, len, 0, 0};
     js_ws(&j);
     if (js_peek(&j) != '{') {
         citer_set_error("metadata is not a JSON object");
         return -1;
     }
     if (js_value(&j, 0) != 0) {
+        if (j.too_deep) {
+            citer_set_error("metadata is nested deeper than %d levels", JSON_MAX_DEPTH);
+            return -1;
+        }
         citer_set_error("metadata is not strict JSON (error near offset %zu)",
                         j.i < len ? j.i : len);
         return -1;
@@ -350,7 +358,11 @@ int citer_meta_check(const char *meta, size_t len)
 /* Everything the writer and the reader agree a data record must be. */
 int citer_record_check(const citer_record *r)
 {
-    if (r->kind <= CITER_END || r->kind >= NKINDS) {
+    if (r->kind == CITER_END) {
+        citer_set_error("END records are written by citer_writer_finish, not citer_write");
+        return -1;
+    }
+    if (r->kind < 0 || r->kind >= NKINDS) {
         citer_set_error("unknown record kind %d", r->kind);
         return -1;
     }

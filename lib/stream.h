@@ -17,7 +17,8 @@
  *   8  8  u64 seq       (sequence / example id: links the records of one example)
  *   16 8  i64 pos       (position in the sequence, -1 when not meaningful)
  *   24 16 u32 dim[4]    (shape; unused dims are 0; payload elements = product of dim[0..ndim-1])
- *   40 4  u32 meta_len  (bytes of metadata: UTF-8 JSON object text, no NUL; 0 = none)
+ *   40 4  u32 meta_len  (bytes of metadata: UTF-8 JSON object text, strict RFC 8259, nested
+ *                        at most 32 deep, no NUL, at most CITER_MAX_META; 0 = none)
  *   44 4  u32 reserved  (0)
  *   48 meta_len bytes metadata, then the payload (elements * dtype size bytes), then
  *   u64 XXH64 (seed 0) of every preceding byte of the record (header, metadata, payload).

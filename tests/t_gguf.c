@@ -904,6 +904,11 @@ static void test_bad_tensors(void)
     tensor_file(&b, 1, one, (const uint32_t[]){2}, (const uint64_t[][5]){{1ull << 62, 4}}, f32,
                 off0, 32);
     EXPECT_REJECT(&b, "");
+    /* names with control characters stay on one line in messages */
+    tensor_file(&b, 1, (const char *const[]){"evil\nname"}, d5, (const uint64_t[][5]){{1, 1, 1, 1, 1}},
+                f32, off0, 32);
+    EXPECT_REJECT(&b, "evil?name");
+    CHECK(!strchr(citer_error(), '\n'), "newline in message");
     /* q8_0 row of 33 values */
     tensor_file(&b, 1, one, d1, (const uint64_t[][5]){{33}}, (const uint32_t[]){GGML_Q8_0}, off0,
                 96);

@@ -377,6 +377,7 @@ static void pipe_read(void)
     int fd[2];
     REQUIRE(pipe(fd) == 0, "pipe");
     enum { N = 300, LEN = 5000 };
+    fflush(stdout);
     pid_t pid = fork();
     REQUIRE(pid >= 0, "fork");
     if (pid == 0) {
@@ -492,6 +493,81 @@ static void random_bytes(void)
         if (read_all(buf, len, &nrec) != -1) ok++;
     }
     CHECK(ok == 0, "%d random inputs accepted", ok);
+}
+
+/* Overwrites, deletions and insertions anywhere in a valid stream are all reported. */
+static void mutations(void)
+{
+    membuf m;
+    small_stream(&m);
+    unsigned char *copy = malloc(m.len + 16);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    int missed = 0, nrec;
+    for (int t = 0; t < 5000; t++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t at = (size_t)(x % m.len), len = m.len;
+        int op = (int)((x >> 32) % 3), count = 1 + (int)((x >> 40) % 4);
+        memcpy(copy, m.buf, m.len);
+        if (op == 0) { /* overwrite: every byte really changes */
+            for (int k = 0; k < count && at + (size_t)k < m.len; k++)
+                copy[at + (size_t)k] ^= (unsigned char)(1 + ((x >> (8 * k)) % 255));
+        } else if (op == 1) { /* delete */
+            size_t d = at + (size_t)count <= m.len ? (size_t)count : m.len - at;
+            memmove(copy + at, copy + at + d, m.len - at - d);
+            len -= d;
+        } else { /* insert */
+            memmove(copy + at + count, copy + at, m.len - at);
+            for (int k = 0; k < count; k++) copy[at + (size_t)k] = (unsigned char)(x >> (8 * k));
+            len += (size_t)count;
+        }
+        if (read_all(copy, len, &nrec) != -1 && missed++ < 5)
+            printf("  mutation %d (op %d at %zu, %d bytes) not detected\n", t, op, at, count);
+    }
+    CHECK(missed == 0, "%d mutations missed", missed);
+    free(copy);
+    free(m.buf);
+}
+
+/* A payload of several MiB through a pipe: the reader's buffer grows as the bytes come. */
+static void large_payload(void)
+{
+    enum { N = 3000001 };
+    int fd[2];
+    REQUIRE(pipe(fd) == 0, "pipe");
+    fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0, "fork");
+    if (pid == 0) {
+        close(fd[0]);
+        FILE *f = fdopen(fd[1], "wb");
+        unsigned char *big = malloc(N);
+        for (size_t i = 0; i < N; i++) big[i] = (unsigned char)(i * 131 + (i >> 9));
+        citer_writer *w = citer_writer_new(f);
+        citer_record r;
+        citer_record_init(&r, CITER_TENSOR, CITER_U8, 9, -1);
+        r.ndim = 1, r.dim[0] = N, r.data = big, r.nbytes = N;
+        int rc = citer_write(w, &r) || citer_writer_finish(w);
+        fclose(f);
+        _exit(rc ? 2 : 0);
+    }
+    close(fd[1]);
+    FILE *f = fdopen(fd[0], "rb");
+    citer_reader *r = citer_reader_new(f, "pipe");
+    citer_reader_set_max_payload(r, 0); /* 0 = the default bound */
+    citer_record rec;
+    int rc = citer_read(r, &rec);
+    REQUIRE(rc == 1, "read: %s", citer_error());
+    int bad = rec.nbytes != N;
+    const unsigned char *p = rec.data;
+    for (size_t i = 0; !bad && i < N; i++) bad = p[i] != (unsigned char)(i * 131 + (i >> 9));
+    CHECK(!bad, "payload differs");
+    citer_record_free(&rec);
+    CHECK(citer_read(r, &rec) == 0, "end: %s", citer_error());
+    citer_reader_free(r);
+    fclose(f);
+    int st;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer status");
 }
 
 static void error_messages(void)
@@ -670,7 +746,13 @@ static void huge_sizes(void)
     CHECK(citer_read(r, &rec) == -1 && strstr(citer_error(), "limit of 399"), "%s", citer_error());
     citer_reader_free(r);
     fclose(f);
+}
 
+static void huge_sizes_no_alloc(void)
+{
+    unsigned char buf[256];
+    size_t n;
+    int nrec;
     /* 3 GiB declared, 30 bytes present: read in a child whose address space is capped at 1 GiB */
     uint32_t d3[4] = {3u << 28, 0, 0, 0}; /* 805306368 f32 = 3 GiB */
     n = raw_record(buf, raw_header(buf, 0, 1, 0), CITER_TENSOR, CITER_F32, 1, d3, 0, 0, NULL, 0,
@@ -712,9 +794,12 @@ int main(void)
     RUN(truncation);
     RUN(bit_flips);
     RUN(random_bytes);
+    RUN(mutations);
+    RUN(large_payload);
     RUN(error_messages);
     RUN(bad_meta);
     RUN(writer_checks);
     RUN(huge_sizes);
+    RUN(huge_sizes_no_alloc);
     return t_exit();
 }
