@@ -48,7 +48,19 @@ void citer_matrix_row(const citer_matrix *w, int64_t r, float *out);
  * CITER_THREADS says otherwise). */
 void citer_set_threads(int n);
 int citer_get_threads(void);
-/* Run fn(arg, i, n) for i in [0, n) split over the pool's threads (the caller is one of them). */
+/* Run fn(arg, begin, end) over [0, n) cut into contiguous chunks (boundaries depend only on n
+ * and the thread count) spread over the pool's threads; the caller is one of them. Workers start
+ * lazily. One dispatch at a time: a call made while another runs (from another thread, or nested
+ * inside fn) runs the whole range serially in the caller. citer_set_threads must not be called
+ * while a citer_parallel_for runs. matmul calls OpenBLAS from the pool's threads and keeps
+ * OpenBLAS itself at one thread (openblas_set_num_threads(1)). */
 void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end), void *arg);
+
+/* Instruction set of the matvec kernels: "scalar", "avx2" (AVX2+FMA+F16C) or "avx512"
+ * (AVX-512 F/BW/VL), the best the CPU has unless forced. citer_kernels_force(name) selects one
+ * (NULL or "auto": back to the best); -1 with citer_error() if the CPU lacks it. A test hook:
+ * call it while no kernel runs. */
+int citer_kernels_force(const char *name);
+const char *citer_kernels_name(void);
 
 #endif

@@ -1,0 +1,272 @@
+/* kernels: matvec (decode) and matmul (prefill) over weights in their stored type.
+ *
+ * matvec computes each output row with one fused dot product over the row's blocks (the matrix
+ * is never dequantized as a whole); the per-type dot kernels come from the instruction-set
+ * kernel set chosen at run time (scalar here, AVX2/AVX-512 in kernels_x86.c). Each row is
+ * computed by exactly one thread in a fixed order, so results do not depend on the thread count.
+ *
+ * matmul dequantizes tiles of TILE rows to f32 and multiplies them with OpenBLAS sgemm. The
+ * tiles are distributed over our own thread pool and OpenBLAS is kept at one thread, so the two
+ * never compete for cores; tile boundaries are fixed multiples of TILE, so results do not depend
+ * on the thread count either. */
+#include <cblas.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf.h"
+#include "kernels_impl.h"
+#include "util.h"
+
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+
+/* ---- scalar kernels ---- */
+
+static float sdot_f32(const float *a, const float *b, int64_t n)
+{
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) s[k] += a[i + k] * b[i + k];
+    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; i < n; i++) t += a[i] * b[i];
+    return t;
+}
+
+static float sdot_row_f32(const void *row, const float *x, int64_t n) { return sdot_f32(row, x, n); }
+
+static float sdot_row_f16(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *p = row;
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) s[k] += citer_f16_to_f32(rd16(p + 2 * (i + k))) * x[i + k];
+    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; i < n; i++) t += citer_f16_to_f32(rd16(p + 2 * i)) * x[i];
+    return t;
+}
+
+static float sdot_row_bf16(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *p = row;
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) s[k] += citer_bf16_to_f32(rd16(p + 2 * (i + k))) * x[i + k];
+    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; i < n; i++) t += citer_bf16_to_f32(rd16(p + 2 * i)) * x[i];
+    return t;
+}
+
+static float sdot_row_q8_0(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *b = row;
+    float t = 0;
+    for (int64_t i = 0; i < n / QK; i++, b += 34, x += QK) {
+        float s = 0;
+        for (int k = 0; k < QK; k++) s += (float)(int8_t)b[2 + k] * x[k];
+        t += citer_f16_to_f32(rd16(b)) * s;
+    }
+    return t;
+}
+
+static float sdot_row_q4_0(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *b = row;
+    float t = 0;
+    for (int64_t i = 0; i < n / QK; i++, b += 18, x += QK) {
+        float s = 0;
+        for (int k = 0; k < 16; k++)
+            s += (float)((b[2 + k] & 15) - 8) * x[k] + (float)((b[2 + k] >> 4) - 8) * x[k + 16];
+        t += citer_f16_to_f32(rd16(b)) * s;
+    }
+    return t;
+}
+
+const citer_kernel_set citer_kernels_scalar = {
+    .name = "scalar",
+    .f32 = sdot_row_f32,
+    .f16 = sdot_row_f16,
+    .bf16 = sdot_row_bf16,
+    .q8_0 = sdot_row_q8_0,
+    .q4_0 = sdot_row_q4_0,
+    .dot_f32 = sdot_f32,
+};
+
+/* ---- dispatch ---- */
+
+static _Atomic(const citer_kernel_set *) active;
+
+static const citer_kernel_set *best_set(void)
+{
+    if (citer_kernels_avx512.name && citer_cpu_has_avx512()) return &citer_kernels_avx512;
+    if (citer_kernels_avx2.name && citer_cpu_has_avx2()) return &citer_kernels_avx2;
+    return &citer_kernels_scalar;
+}
+
+static const citer_kernel_set *kset(void)
+{
+    const citer_kernel_set *k = atomic_load_explicit(&active, memory_order_acquire);
+    if (!k) {
+        k = best_set();
+        atomic_store_explicit(&active, k, memory_order_release);
+    }
+    return k;
+}
+
+int citer_kernels_force(const char *name)
+{
+    const citer_kernel_set *k;
+    if (!name || !strcmp(name, "auto")) k = best_set();
+    else if (!strcmp(name, "scalar")) k = &citer_kernels_scalar;
+    else if (!strcmp(name, "avx2") && citer_kernels_avx2.name && citer_cpu_has_avx2()) k = &citer_kernels_avx2;
+    else if (!strcmp(name, "avx512") && citer_kernels_avx512.name && citer_cpu_has_avx512())
+        k = &citer_kernels_avx512;
+    else {
+        citer_set_error("kernel set '%s' is unknown or not supported by this CPU", name);
+        return -1;
+    }
+    atomic_store(&active, k);
+    return 0;
+}
+
+const char *citer_kernels_name(void) { return kset()->name; }
+
+/* ---- matvec ---- */
+
+typedef struct {
+    const citer_matrix *w;
+    const float *x;
+    float *y;
+    const citer_kernel_set *ks;
+    citer_dot_fn dot;                          /* a dedicated row kernel, or NULL: */
+    void (*deq)(const uint8_t *blk, float *out); /* per-block dequantizer + dot_f32 */
+    int64_t block_elems;
+    size_t block_bytes;
+} matvec_job;
+
+/* Row dot for types without a dedicated kernel: dequantize block by block into a stack
+ * buffer and dot it with the matching slice of x. */
+static float dot_by_blocks(const matvec_job *j, const uint8_t *row)
+{
+    float buf[QKK];
+    float t = 0;
+    int64_t nb = j->w->cols / j->block_elems;
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *blk = row + (size_t)i * j->block_bytes;
+        if (j->deq) j->deq(blk, buf);
+        else citer_dequantize_block(j->w->type, blk, buf);
+        t += j->ks->dot_f32(buf, j->x + i * j->block_elems, j->block_elems);
+    }
+    return t;
+}
+
+static void matvec_rows(void *arg, int64_t begin, int64_t end)
+{
+    const matvec_job *j = arg;
+    const uint8_t *base = j->w->data;
+    for (int64_t r = begin; r < end; r++) {
+        const uint8_t *row = base + (size_t)r * j->w->row_bytes;
+        j->y[r] = j->dot ? j->dot(row, j->x, j->w->cols) : dot_by_blocks(j, row);
+    }
+}
+
+static void matvec_job_init(matvec_job *j, const citer_matrix *w, const float *x, float *y)
+{
+    const citer_kernel_set *ks = kset();
+    memset(j, 0, sizeof *j);
+    j->w = w;
+    j->x = x;
+    j->y = y;
+    j->ks = ks;
+    citer_block_geometry(w->type, &j->block_elems, &j->block_bytes);
+    switch (w->type) {
+    case GGML_F32: j->dot = ks->f32; break;
+    case GGML_F16: j->dot = ks->f16; break;
+    case GGML_BF16: j->dot = ks->bf16; break;
+    case GGML_Q8_0: j->dot = ks->q8_0; break;
+    case GGML_Q4_0: j->dot = ks->q4_0; break;
+    case GGML_Q4_K: j->dot = ks->q4_k; j->deq = ks->deq_q4_k; break;
+    case GGML_Q5_K: j->dot = ks->q5_k; j->deq = ks->deq_q5_k; break;
+    case GGML_Q6_K: j->dot = ks->q6_k; j->deq = ks->deq_q6_k; break;
+    default: break;
+    }
+}
+
+void citer_matvec(const citer_matrix *w, const float *x, float *y)
+{
+    if (w->rows <= 0) return;
+    if (!citer_type_supported(w->type)) { /* citer_matrix_init refuses these: zeros, not a crash */
+        memset(y, 0, sizeof(float) * (size_t)w->rows);
+        return;
+    }
+    matvec_job j;
+    matvec_job_init(&j, w, x, y);
+    citer_parallel_for(w->rows, matvec_rows, &j);
+}
+
+/* ---- matmul ---- */
+
+/* Rows of W dequantized per sgemm call: 128 x 4864 f32 is 2.4 MB, about an L2. */
+#define TILE 128
+/* Below this many tokens, T fused matvecs beat dequantizing the whole matrix. */
+#define MATMUL_MIN_T 4
+
+typedef struct {
+    const citer_matrix *w;
+    const float *X;
+    float *Y;
+    int64_t T;
+    const citer_kernel_set *ks;
+} matmul_job;
+
+static void matmul_tiles(void *arg, int64_t begin, int64_t end)
+{
+    const matmul_job *j = arg;
+    const citer_matrix *w = j->w;
+    float *buf = NULL;
+    if (w->type != GGML_F32) buf = xmalloc((size_t)TILE * (size_t)w->cols * sizeof(float));
+    for (int64_t t = begin; t < end; t++) {
+        int64_t r0 = t * TILE, nr = w->rows - r0 < TILE ? w->rows - r0 : TILE;
+        const uint8_t *src = (const uint8_t *)w->data + (size_t)r0 * w->row_bytes;
+        const float *A;
+        if (w->type == GGML_F32) {
+            A = (const float *)src;
+        } else {
+            for (int64_t r = 0; r < nr; r++) {
+                const uint8_t *row = src + (size_t)r * w->row_bytes;
+                float *dst = buf + r * w->cols;
+                if (w->type == GGML_F16 && j->ks->f16_row) j->ks->f16_row(row, dst, w->cols);
+                else if (w->type == GGML_BF16 && j->ks->bf16_row) j->ks->bf16_row(row, dst, w->cols);
+                else citer_dequantize_row(w->type, row, dst, w->cols);
+            }
+            A = buf;
+        }
+        /* Y[:, r0:r0+nr] (T x nr, leading dim rows) = X (T x cols) . A^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->T, (int)nr, (int)w->cols, 1.0f,
+                    j->X, (int)w->cols, A, (int)w->cols, 0.0f, j->Y + r0, (int)w->rows);
+    }
+    free(buf);
+}
+
+void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
+{
+    if (w->rows <= 0 || T <= 0) return;
+    if (!citer_type_supported(w->type)) {
+        memset(Y, 0, sizeof(float) * (size_t)(w->rows * T));
+        return;
+    }
+    if (T < MATMUL_MIN_T) {
+        matvec_job j;
+        for (int64_t t = 0; t < T; t++) {
+            matvec_job_init(&j, w, X + t * w->cols, Y + t * w->rows);
+            citer_parallel_for(w->rows, matvec_rows, &j);
+        }
+        return;
+    }
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    matmul_job j = {w, X, Y, T, kset()};
+    citer_parallel_for((w->rows + TILE - 1) / TILE, matmul_tiles, &j);
+}

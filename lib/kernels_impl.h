@@ -1,0 +1,83 @@
+/* kernels_impl: what quant.c, kernels.c, kernels_x86.c and threadpool.c share (not public).
+ *
+ * Block layouts (ggml): every type stores a row as consecutive blocks; multi-byte fields are
+ * little-endian, scales are IEEE half (f16).
+ *   Q8_0  32 el, 34 B: d, int8 q[32]                         x = d*q
+ *   Q4_0  32 el, 18 B: d, u8 qs[16]                          x = d*(q-8)
+ *   Q4_1  32 el, 20 B: d, m, u8 qs[16]                       x = d*q + m
+ *   Q5_0  32 el, 22 B: d, u8 qh[4], u8 qs[16]                x = d*(q-16)
+ *   Q5_1  32 el, 24 B: d, m, u8 qh[4], u8 qs[16]             x = d*q + m
+ *     4-bit blocks: byte j holds element j (low nibble) and j+16 (high nibble); for Q5 bit i of
+ *     the 32-bit little-endian qh is the fifth bit of element i.
+ *   Q4_K 256 el, 144 B: d, dmin, u8 scales[12], u8 qs[128]
+ *   Q5_K 256 el, 176 B: d, dmin, u8 scales[12], u8 qh[32], u8 qs[128]
+ *     8 sub-blocks of 32 with 6-bit scale sc[i] and min mn[i] packed in scales[12]:
+ *     i < 4: sc = s[i] & 63, mn = s[i+4] & 63; i >= 4: sc = (s[i+4] & 15) | (s[i-4] >> 6) << 4,
+ *     mn = (s[i+4] >> 4) | (s[i] >> 6) << 4. x = d*sc*q - dmin*mn. Sub-blocks 2k and 2k+1 are
+ *     the low and high nibbles of qs[32k .. 32k+31]; for Q5_K bit 2k (resp. 2k+1) of qh[l] is the
+ *     fifth bit of element l of sub-block 2k (resp. 2k+1).
+ *   Q6_K 256 el, 210 B: u8 ql[128], u8 qh[64], int8 scales[16], d
+ *     two halves of 128; in half h (ql += 64h, qh += 32h), for l < 32:
+ *     el l: ql[l] low | qh[l] bits 0-1; el 32+l: ql[32+l] low | qh bits 2-3;
+ *     el 64+l: ql[l] high | qh bits 4-5; el 96+l: ql[32+l] high | qh bits 6-7;
+ *     x = d * scales[8h + el/16] * (q - 32). */
+#ifndef CITER_KERNELS_IMPL_H
+#define CITER_KERNELS_IMPL_H
+
+#include <stdint.h>
+#include <string.h>
+#include "kernels.h"
+
+enum { QK = 32, QKK = 256 };
+
+/* Elements and bytes of one block of a type; 0 if unknown. */
+int citer_block_geometry(int type, int64_t *elems, size_t *bytes);
+
+/* Dequantize ONE block of a block type (elements as returned by citer_block_geometry). */
+void citer_dequantize_block(int type, const uint8_t *blk, float *out);
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+
+/* 6-bit scale and min of sub-block i of a Q4_K/Q5_K block. */
+static inline void kquant_scale_min(const uint8_t *s, int i, int *sc, int *mn)
+{
+    if (i < 4) {
+        *sc = s[i] & 63;
+        *mn = s[i + 4] & 63;
+    } else {
+        *sc = (s[i + 4] & 15) | (s[i - 4] >> 6) << 4;
+        *mn = (s[i + 4] >> 4) | (s[i] >> 6) << 4;
+    }
+}
+
+/* A row dot product: W row (cols elements of the type) . x. */
+typedef float (*citer_dot_fn)(const void *row, const float *x, int64_t cols);
+
+/* Kernel sets: one per instruction set. An entry may be NULL (then the generic path is used). */
+typedef struct {
+    const char *name;
+    citer_dot_fn f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k;
+    /* dot of n floats (n multiple of 16), used by the block-dequantizing generic path */
+    float (*dot_f32)(const float *a, const float *b, int64_t n);
+    /* rows of f16 / bf16 to f32 (NULL: the scalar reference), used by matmul's tiles */
+    void (*f16_row)(const uint8_t *src, float *dst, int64_t n);
+    void (*bf16_row)(const uint8_t *src, float *dst, int64_t n);
+    /* dequantize one K-quant block to 256 floats (NULL: the scalar reference) */
+    void (*deq_q4_k)(const uint8_t *blk, float *out);
+    void (*deq_q5_k)(const uint8_t *blk, float *out);
+    void (*deq_q6_k)(const uint8_t *blk, float *out);
+} citer_kernel_set;
+
+extern const citer_kernel_set citer_kernels_scalar;
+/* x86 sets; their availability is checked at run time (NULL name when not compiled). */
+extern const citer_kernel_set citer_kernels_avx2;
+extern const citer_kernel_set citer_kernels_avx512;
+int citer_cpu_has_avx2(void);
+int citer_cpu_has_avx512(void);
+
+#endif

@@ -1,0 +1,446 @@
+/* kernels_x86: AVX2 and AVX-512 row dot products for matvec.
+ *
+ * The library is built without -march, so each function carries a target attribute and is only
+ * called after citer_cpu_has_*() confirmed the instructions at run time. All kernels accumulate
+ * in f32 with a fixed order per row (a fixed number of vector accumulators, combined the same way
+ * every time), so a row's result never depends on which thread computed it.
+ *
+ * Quantized kernels convert weights to f32 in registers and use FMAs: decode is memory-bound, so
+ * the extra arithmetic over an int8 dot product is mostly hidden, and activations stay exact. */
+#include "kernels_impl.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+int citer_cpu_has_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+}
+
+int citer_cpu_has_avx512(void)
+{
+    __builtin_cpu_init();
+    return citer_cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+}
+
+/* ================= AVX2 ================= */
+
+AVX2 static inline float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2 static inline float h2f_avx2(const uint8_t *p) { return _cvtsh_ss(rd16(p)); }
+
+AVX2 static float avx2_dot_f32(const float *a, const float *b, int64_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float t = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) t += a[i] * b[i];
+    return t;
+}
+
+AVX2 static float avx2_row_f32(const void *row, const float *x, int64_t n) { return avx2_dot_f32(row, x, n); }
+
+AVX2 static inline __m256 ld_f16x8(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+AVX2 static float avx2_row_f16(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *w = row;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(ld_f16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(ld_f16x8(w + 2 * i + 16), _mm256_loadu_ps(x + i + 8), s1);
+        s2 = _mm256_fmadd_ps(ld_f16x8(w + 2 * i + 32), _mm256_loadu_ps(x + i + 16), s2);
+        s3 = _mm256_fmadd_ps(ld_f16x8(w + 2 * i + 48), _mm256_loadu_ps(x + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(ld_f16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
+    float t = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) t += _cvtsh_ss(rd16(w + 2 * i)) * x[i];
+    return t;
+}
+
+AVX2 static inline __m256 ld_bf16x8(const uint8_t *p)
+{
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+AVX2 static float avx2_row_bf16(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *w = row;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(ld_bf16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(ld_bf16x8(w + 2 * i + 16), _mm256_loadu_ps(x + i + 8), s1);
+        s2 = _mm256_fmadd_ps(ld_bf16x8(w + 2 * i + 32), _mm256_loadu_ps(x + i + 16), s2);
+        s3 = _mm256_fmadd_ps(ld_bf16x8(w + 2 * i + 48), _mm256_loadu_ps(x + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(ld_bf16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
+    float t = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) t += citer_bf16_to_f32(rd16(w + 2 * i)) * x[i];
+    return t;
+}
+
+AVX2 static inline __m256 i8x8_ps(const uint8_t *p)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+AVX2 static float avx2_row_q8_0(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *b = row;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    for (int64_t i = 0; i < n / QK; i++, b += 34, x += QK) {
+        __m256 s = _mm256_mul_ps(i8x8_ps(b + 2), _mm256_loadu_ps(x));
+        s = _mm256_fmadd_ps(i8x8_ps(b + 10), _mm256_loadu_ps(x + 8), s);
+        s = _mm256_fmadd_ps(i8x8_ps(b + 18), _mm256_loadu_ps(x + 16), s);
+        s = _mm256_fmadd_ps(i8x8_ps(b + 26), _mm256_loadu_ps(x + 24), s);
+        __m256 d = _mm256_set1_ps(h2f_avx2(b));
+        if (i & 1) acc1 = _mm256_fmadd_ps(s, d, acc1);
+        else acc0 = _mm256_fmadd_ps(s, d, acc0);
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
+
+AVX2 static float avx2_row_q4_0(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *b = row;
+    const __m256i m15 = _mm256_set1_epi32(15), eight = _mm256_set1_epi32(8);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    for (int64_t i = 0; i < n / QK; i++, b += 18, x += QK) {
+        __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(b + 2)));
+        __m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(b + 10)));
+        __m256 l0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(v0, m15), eight));
+        __m256 l1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(v1, m15), eight));
+        __m256 h0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(v0, 4), eight));
+        __m256 h1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(v1, 4), eight));
+        __m256 s = _mm256_mul_ps(l0, _mm256_loadu_ps(x));
+        s = _mm256_fmadd_ps(l1, _mm256_loadu_ps(x + 8), s);
+        s = _mm256_fmadd_ps(h0, _mm256_loadu_ps(x + 16), s);
+        s = _mm256_fmadd_ps(h1, _mm256_loadu_ps(x + 24), s);
+        __m256 d = _mm256_set1_ps(h2f_avx2(b));
+        if (i & 1) acc1 = _mm256_fmadd_ps(s, d, acc1);
+        else acc0 = _mm256_fmadd_ps(s, d, acc0);
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
+
+AVX2 static void avx2_f16_row(const uint8_t *src, float *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_f16x8(src + 2 * i));
+    for (; i < n; i++) dst[i] = _cvtsh_ss(rd16(src + 2 * i));
+}
+
+AVX2 static void avx2_bf16_row(const uint8_t *src, float *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_bf16x8(src + 2 * i));
+    for (; i < n; i++) dst[i] = citer_bf16_to_f32(rd16(src + 2 * i));
+}
+
+const citer_kernel_set citer_kernels_avx2 = {
+    .name = "avx2",
+    .f32 = avx2_row_f32,
+    .f16 = avx2_row_f16,
+    .bf16 = avx2_row_bf16,
+    .q8_0 = avx2_row_q8_0,
+    .q4_0 = avx2_row_q4_0,
+    .dot_f32 = avx2_dot_f32,
+    .f16_row = avx2_f16_row,
+    .bf16_row = avx2_bf16_row,
+};
+
+/* ================= AVX-512 ================= */
+
+AVX512 static inline float h2f_512(const uint8_t *p) { return _cvtsh_ss(rd16(p)); }
+
+AVX512 static float avx512_dot_f32(const float *a, const float *b, int64_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
+        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+    }
+    for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    float t = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    for (; i < n; i++) t += a[i] * b[i];
+    return t;
+}
+
+AVX512 static float avx512_row_f32(const void *row, const float *x, int64_t n) { return avx512_dot_f32(row, x, n); }
+
+AVX512 static inline __m512 ld_f16x16(const uint8_t *p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+
+AVX512 static float avx512_row_f16(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *w = row;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_fmadd_ps(ld_f16x16(w + 2 * i), _mm512_loadu_ps(x + i), s0);
+        s1 = _mm512_fmadd_ps(ld_f16x16(w + 2 * i + 32), _mm512_loadu_ps(x + i + 16), s1);
+        s2 = _mm512_fmadd_ps(ld_f16x16(w + 2 * i + 64), _mm512_loadu_ps(x + i + 32), s2);
+        s3 = _mm512_fmadd_ps(ld_f16x16(w + 2 * i + 96), _mm512_loadu_ps(x + i + 48), s3);
+    }
+    for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(ld_f16x16(w + 2 * i), _mm512_loadu_ps(x + i), s0);
+    float t = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    for (; i < n; i++) t += _cvtsh_ss(rd16(w + 2 * i)) * x[i];
+    return t;
+}
+
+AVX512 static inline __m512 ld_bf16x16(const uint8_t *p)
+{
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+AVX512 static float avx512_row_bf16(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *w = row;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_fmadd_ps(ld_bf16x16(w + 2 * i), _mm512_loadu_ps(x + i), s0);
+        s1 = _mm512_fmadd_ps(ld_bf16x16(w + 2 * i + 32), _mm512_loadu_ps(x + i + 16), s1);
+        s2 = _mm512_fmadd_ps(ld_bf16x16(w + 2 * i + 64), _mm512_loadu_ps(x + i + 32), s2);
+        s3 = _mm512_fmadd_ps(ld_bf16x16(w + 2 * i + 96), _mm512_loadu_ps(x + i + 48), s3);
+    }
+    for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(ld_bf16x16(w + 2 * i), _mm512_loadu_ps(x + i), s0);
+    float t = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    for (; i < n; i++) t += citer_bf16_to_f32(rd16(w + 2 * i)) * x[i];
+    return t;
+}
+
+AVX512 static inline __m512 i8x16_ps(const uint8_t *p)
+{
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+}
+
+AVX512 static float avx512_row_q8_0(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *b = row;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    int64_t nb = n / QK, i = 0;
+    for (; i + 2 <= nb; i += 2, b += 68, x += 64) {
+        __m512 s0 = _mm512_mul_ps(i8x16_ps(b + 2), _mm512_loadu_ps(x));
+        __m512 s1 = _mm512_mul_ps(i8x16_ps(b + 36), _mm512_loadu_ps(x + 32));
+        s0 = _mm512_fmadd_ps(i8x16_ps(b + 18), _mm512_loadu_ps(x + 16), s0);
+        s1 = _mm512_fmadd_ps(i8x16_ps(b + 52), _mm512_loadu_ps(x + 48), s1);
+        acc0 = _mm512_fmadd_ps(s0, _mm512_set1_ps(h2f_512(b)), acc0);
+        acc1 = _mm512_fmadd_ps(s1, _mm512_set1_ps(h2f_512(b + 34)), acc1);
+    }
+    if (i < nb) {
+        __m512 s0 = _mm512_mul_ps(i8x16_ps(b + 2), _mm512_loadu_ps(x));
+        s0 = _mm512_fmadd_ps(i8x16_ps(b + 18), _mm512_loadu_ps(x + 16), s0);
+        acc0 = _mm512_fmadd_ps(s0, _mm512_set1_ps(h2f_512(b)), acc0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+/* The 16 bytes of a Q4_0 block as (low nibbles - 8) and (high nibbles - 8) in f32. */
+AVX512 static inline void q4_0_unpack(const uint8_t *qs, __m512 *lo, __m512 *hi)
+{
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));
+    const __m512i eight = _mm512_set1_epi32(8);
+    *lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(v, _mm512_set1_epi32(15)), eight));
+    *hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(v, 4), eight));
+}
+
+AVX512 static float avx512_row_q4_0(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *b = row;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    int64_t nb = n / QK, i = 0;
+    for (; i + 2 <= nb; i += 2, b += 36, x += 64) {
+        __m512 l0, h0, l1, h1;
+        q4_0_unpack(b + 2, &l0, &h0);
+        q4_0_unpack(b + 20, &l1, &h1);
+        __m512 s0 = _mm512_mul_ps(l0, _mm512_loadu_ps(x));
+        __m512 s1 = _mm512_mul_ps(l1, _mm512_loadu_ps(x + 32));
+        s0 = _mm512_fmadd_ps(h0, _mm512_loadu_ps(x + 16), s0);
+        s1 = _mm512_fmadd_ps(h1, _mm512_loadu_ps(x + 48), s1);
+        acc0 = _mm512_fmadd_ps(s0, _mm512_set1_ps(h2f_512(b)), acc0);
+        acc1 = _mm512_fmadd_ps(s1, _mm512_set1_ps(h2f_512(b + 18)), acc1);
+    }
+    if (i < nb) {
+        __m512 l0, h0;
+        q4_0_unpack(b + 2, &l0, &h0);
+        __m512 s0 = _mm512_mul_ps(l0, _mm512_loadu_ps(x));
+        s0 = _mm512_fmadd_ps(h0, _mm512_loadu_ps(x + 16), s0);
+        acc0 = _mm512_fmadd_ps(s0, _mm512_set1_ps(h2f_512(b)), acc0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+/* Q4_K: w = d*sc*q - dmin*mn, formed in registers (one fmsub) and dotted with x. */
+AVX512 static float avx512_row_q4_k(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *b = row;
+    const __m512i m15 = _mm512_set1_epi32(15);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    for (int64_t i = 0; i < n / QKK; i++, b += 144, x += QKK) {
+        float d = h2f_512(b), dmin = h2f_512(b + 2);
+        const uint8_t *qs = b + 16;
+        for (int k = 0; k < 4; k++) {
+            int sa, ma, sb, mb;
+            kquant_scale_min(b + 4, 2 * k, &sa, &ma);
+            kquant_scale_min(b + 4, 2 * k + 1, &sb, &mb);
+            __m512 da = _mm512_set1_ps(d * (float)sa), na = _mm512_set1_ps(dmin * (float)ma);
+            __m512 db = _mm512_set1_ps(d * (float)sb), nb = _mm512_set1_ps(dmin * (float)mb);
+            __m512i v0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * k)));
+            __m512i v1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * k + 16)));
+            const float *xa = x + 64 * k, *xb = xa + 32;
+            __m512 w;
+            w = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v0, m15)), da, na);
+            acc0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xa), acc0);
+            w = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v1, m15)), da, na);
+            acc1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xa + 16), acc1);
+            w = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(v0, 4)), db, nb);
+            acc0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xb), acc0);
+            w = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(v1, 4)), db, nb);
+            acc1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xb + 16), acc1);
+        }
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+/* Q5_K: as Q4_K, with the fifth bit of element l of sub-block i in bit i of qh[l]. */
+AVX512 static float avx512_row_q5_k(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *b = row;
+    const __m512i m15 = _mm512_set1_epi32(15), one = _mm512_set1_epi32(1);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    for (int64_t i = 0; i < n / QKK; i++, b += 176, x += QKK) {
+        float d = h2f_512(b), dmin = h2f_512(b + 2);
+        const uint8_t *qh = b + 16, *qs = b + 48;
+        __m512i h0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qh));
+        __m512i h1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16)));
+        for (int k = 0; k < 4; k++) {
+            int sa, ma, sb, mb;
+            kquant_scale_min(b + 4, 2 * k, &sa, &ma);
+            kquant_scale_min(b + 4, 2 * k + 1, &sb, &mb);
+            __m512 da = _mm512_set1_ps(d * (float)sa), na = _mm512_set1_ps(dmin * (float)ma);
+            __m512 db = _mm512_set1_ps(d * (float)sb), nb = _mm512_set1_ps(dmin * (float)mb);
+            __m512i v0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * k)));
+            __m512i v1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * k + 16)));
+            /* fifth bits of sub-blocks 2k and 2k+1, moved to bit 4 */
+            __m512i ha0 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h0, 2 * k), one), 4);
+            __m512i ha1 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h1, 2 * k), one), 4);
+            __m512i hb0 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h0, 2 * k + 1), one), 4);
+            __m512i hb1 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h1, 2 * k + 1), one), 4);
+            const float *xa = x + 64 * k, *xb = xa + 32;
+            __m512 w;
+            w = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_or_si512(_mm512_and_si512(v0, m15), ha0)), da, na);
+            acc0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xa), acc0);
+            w = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_or_si512(_mm512_and_si512(v1, m15), ha1)), da, na);
+            acc1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xa + 16), acc1);
+            w = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_or_si512(_mm512_srli_epi32(v0, 4), hb0)), db, nb);
+            acc0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xb), acc0);
+            w = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_or_si512(_mm512_srli_epi32(v1, 4), hb1)), db, nb);
+            acc1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xb + 16), acc1);
+        }
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+/* Q6_K: for each 16-element chunk c of a half, one load each of ql[l], ql[32+l] and qh[l]
+ * gives the four groups of 16 at offsets 0, 32, 64, 96 (+16c). */
+AVX512 static float avx512_row_q6_k(const void *row, const float *x, int64_t n)
+{
+    const uint8_t *b = row;
+    const __m512i m15 = _mm512_set1_epi32(15), m3 = _mm512_set1_epi32(3), k32 = _mm512_set1_epi32(32);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    for (int64_t i = 0; i < n / QKK; i++, b += 210, x += QKK) {
+        float d = h2f_512(b + 208);
+        const int8_t *sc = (const int8_t *)(b + 192);
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+            const float *xh = x + 128 * h;
+            for (int c = 0; c < 2; c++) {
+                __m512i la = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 16 * c)));
+                __m512i lb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 32 + 16 * c)));
+                __m512i hv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16 * c)));
+                __m512i q[4];
+                q[0] = _mm512_or_si512(_mm512_and_si512(la, m15), _mm512_slli_epi32(_mm512_and_si512(hv, m3), 4));
+                q[1] = _mm512_or_si512(_mm512_and_si512(lb, m15),
+                                       _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hv, 2), m3), 4));
+                q[2] = _mm512_or_si512(_mm512_srli_epi32(la, 4),
+                                       _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hv, 4), m3), 4));
+                q[3] = _mm512_or_si512(_mm512_srli_epi32(lb, 4), _mm512_slli_epi32(_mm512_srli_epi32(hv, 6), 4));
+                for (int g = 0; g < 4; g++) {
+                    __m512 w = _mm512_cvtepi32_ps(_mm512_sub_epi32(q[g], k32));
+                    __m512 s = _mm512_set1_ps(d * (float)sc[8 * h + 2 * g + c]);
+                    __m512 p = _mm512_mul_ps(w, _mm512_loadu_ps(xh + 32 * g + 16 * c));
+                    if (g & 1) acc1 = _mm512_fmadd_ps(p, s, acc1);
+                    else acc0 = _mm512_fmadd_ps(p, s, acc0);
+                }
+            }
+        }
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+const citer_kernel_set citer_kernels_avx512 = {
+    .name = "avx512",
+    .f32 = avx512_row_f32,
+    .f16 = avx512_row_f16,
+    .bf16 = avx512_row_bf16,
+    .q8_0 = avx512_row_q8_0,
+    .q4_0 = avx512_row_q4_0,
+    .q4_k = avx512_row_q4_k,
+    .q5_k = avx512_row_q5_k,
+    .q6_k = avx512_row_q6_k,
+    .dot_f32 = avx512_dot_f32,
+    .f16_row = avx2_f16_row,
+    .bf16_row = avx2_bf16_row,
+};
+
+#else /* not x86-64 with GCC/Clang: scalar only */
+
+AVX2 static void avx2_f16_row(const uint8_t *src, float *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_f16x8(src + 2 * i));
+    for (; i < n; i++) dst[i] = _cvtsh_ss(rd16(src + 2 * i));
+}
+
+AVX2 static void avx2_bf16_row(const uint8_t *src, float *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_bf16x8(src + 2 * i));
+    for (; i < n; i++) dst[i] = citer_bf16_to_f32(rd16(src + 2 * i));
+}
+
+const citer_kernel_set citer_kernels_avx2 = {0};
+const citer_kernel_set citer_kernels_avx512 = {0};
+int citer_cpu_has_avx2(void) { return 0; }
+int citer_cpu_has_avx512(void) { return 0; }
+
+#endif

@@ -1,0 +1,563 @@
+/* Tests of lib/kernels: conversions and block formats against hand-computed values, and
+ * matvec/matmul of every type against a double-precision reference (dequantize, then dot). */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "gguf.h"
+#include "kernels.h"
+#include "util.h"
+
+static float bits_f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* ---- f16 / bf16 ---- */
+
+static void test_f16_encode(void)
+{
+    struct { float f; uint16_t h; } c[] = {
+        {0.0f, 0x0000},
+        {1.0f, 0x3C00},
+        {-2.0f, 0xC000},
+        {0.5f, 0x3800},
+        {65504.0f, 0x7BFF},                 /* largest finite */
+        {65519.0f, 0x7BFF},                 /* below the halfway point to 2^16 */
+        {65520.0f, 0x7C00},                 /* halfway, 0x7BFF is odd: rounds up to inf */
+        {1e6f, 0x7C00},
+        {0x1p-14f, 0x0400},                 /* smallest normal */
+        {0x1p-24f, 0x0001},                 /* smallest subnormal */
+        {1023 * 0x1p-24f, 0x03FF},          /* largest subnormal */
+        {0x1p-25f, 0x0000},                 /* tie between 0 and 1 ulp: even is 0 */
+        {3 * 0x1p-25f, 0x0002},             /* tie between 1 and 2 ulp: even is 2 */
+        {5 * 0x1p-25f, 0x0002},             /* tie between 2 and 3 ulp: even is 2 */
+        {0x1p-26f, 0x0000},
+        {1.0f + 0x1p-11f, 0x3C00},          /* tie: 0x3C00 is even */
+        {1.0f + 3 * 0x1p-11f, 0x3C02},      /* tie: 0x3C01 odd, so up */
+        {1.0f + 0x1p-11f + 0x1p-20f, 0x3C01}, /* just above the tie */
+        {4095 * 0x1p-12f, 0x3C00},          /* tie above 0x3BFF (odd): up into the next binade */
+        {2047 * 0x1p-11f, 0x3BFF},          /* exact */
+        {INFINITY, 0x7C00},
+        {-INFINITY, 0xFC00},
+        {-0.0f, 0x8000},
+        {bits_f(0x00000001), 0x0000},       /* f32 subnormal */
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        uint16_t h = citer_f32_to_f16(c[i].f);
+        CHECK(h == c[i].h, "f32_to_f16(%a) = 0x%04X, want 0x%04X", c[i].f, h, c[i].h);
+    }
+    uint16_t n = citer_f32_to_f16(NAN);
+    CHECK((n & 0x7C00) == 0x7C00 && (n & 0x3FF) != 0, "NaN -> 0x%04X", n);
+}
+
+static void test_f16_decode(void)
+{
+    struct { uint16_t h; float f; } c[] = {
+        {0x3C00, 1.0f}, {0xC000, -2.0f}, {0x7BFF, 65504.0f}, {0x0001, 0x1p-24f},
+        {0x03FF, 1023 * 0x1p-24f}, {0x0400, 0x1p-14f}, {0x3555, 0.333251953125f},
+        {0x7C00, INFINITY}, {0xFC00, -INFINITY}, {0x0000, 0.0f},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        float f = citer_f16_to_f32(c[i].h);
+        CHECK(f == c[i].f, "f16_to_f32(0x%04X) = %a, want %a", c[i].h, f, c[i].f);
+    }
+    CHECK(isnan(citer_f16_to_f32(0x7E00)), "0x7E00 is NaN");
+    CHECK(isnan(citer_f16_to_f32(0xFC01)), "0xFC01 is NaN");
+    float z = citer_f16_to_f32(0x8000);
+    CHECK(z == 0 && signbit(z), "0x8000 is -0");
+    /* every finite half survives a round trip */
+    int bad = 0;
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        if ((h & 0x7C00) == 0x7C00) continue;
+        if (citer_f32_to_f16(citer_f16_to_f32((uint16_t)h)) != h) bad++;
+    }
+    CHECK(bad == 0, "%d halves do not round-trip", bad);
+}
+
+static void test_bf16(void)
+{
+    struct { float f; uint16_t h; } c[] = {
+        {1.0f, 0x3F80},
+        {-2.0f, 0xC000},
+        {bits_f(0x40490FDB), 0x4049},         /* pi: dropped bits below half */
+        {1.0f + 0x1p-8f, 0x3F80},             /* tie, 0x3F80 even */
+        {1.0f + 3 * 0x1p-8f, 0x3F82},         /* tie, 0x3F81 odd: up */
+        {bits_f(0x3F808001), 0x3F81},         /* just above the tie */
+        {bits_f(0x7F7FFFFF), 0x7F80},         /* FLT_MAX rounds to inf */
+        {INFINITY, 0x7F80},
+        {-INFINITY, 0xFF80},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        uint16_t h = citer_f32_to_bf16(c[i].f);
+        CHECK(h == c[i].h, "f32_to_bf16(%a) = 0x%04X, want 0x%04X", c[i].f, h, c[i].h);
+    }
+    uint16_t n = citer_f32_to_bf16(NAN);
+    CHECK((n & 0x7F80) == 0x7F80 && (n & 0x7F) != 0, "NaN -> 0x%04X", n);
+    CHECK(citer_bf16_to_f32(0x4049) == 3.140625f, "0x4049");
+    CHECK(citer_bf16_to_f32(0x3F80) == 1.0f, "0x3F80");
+    CHECK(isinf(citer_bf16_to_f32(0xFF80)), "0xFF80");
+}
+
+static void test_geometry(void)
+{
+    struct { int type; int64_t n; size_t bytes; } c[] = {
+        {GGML_F32, 7, 28}, {GGML_F16, 7, 14}, {GGML_BF16, 3, 6}, {GGML_Q8_0, 64, 68},
+        {GGML_Q4_0, 64, 36}, {GGML_Q4_1, 32, 20}, {GGML_Q5_0, 32, 22}, {GGML_Q5_1, 32, 24},
+        {GGML_Q4_K, 512, 288}, {GGML_Q5_K, 256, 176}, {GGML_Q6_K, 256, 210},
+        {GGML_Q8_0, 33, 0}, {GGML_Q4_K, 128, 0}, {GGML_Q2_K, 256, 0}, {99, 32, 0},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        size_t b = citer_row_bytes(c[i].type, c[i].n);
+        CHECK(b == c[i].bytes, "row_bytes(type %d, %lld) = %zu, want %zu", c[i].type,
+              (long long)c[i].n, b, c[i].bytes);
+    }
+    citer_matrix m;
+    CHECK(citer_matrix_init(&m, GGML_Q8_0, 4, 48, NULL) == -1 && *citer_error(), "48 cols of q8_0");
+    CHECK(citer_matrix_init(&m, GGML_Q2_K, 4, 256, NULL) == -1, "q2_k unsupported");
+    CHECK(citer_matrix_init(&m, GGML_Q6_K, 4, 512, NULL) == 0 && m.row_bytes == 420, "q6_k 512");
+    CHECK(citer_type_supported(GGML_Q5_1) && !citer_type_supported(GGML_Q8_1), "supported");
+}
+
+/* ---- hand-built blocks ---- */
+
+static int check_floats(const char *what, const float *got, const float *want, int n)
+{
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        if (got[i] != want[i] && bad++ < 5)
+            printf("  %s[%d] = %g, want %g\n", what, i, got[i], want[i]);
+    return bad;
+}
+
+static void test_block_q8_0(void)
+{
+    uint8_t b[34] = {0x00, 0x38}; /* d = 0.5 */
+    float want[32], got[32];
+    for (int i = 0; i < 32; i++) {
+        b[2 + i] = (uint8_t)(int8_t)(i - 16);
+        want[i] = (float)(i - 16) * 0.5f;
+    }
+    b[2 + 31] = 0x80; /* -128 */
+    want[31] = -64.0f;
+    citer_dequantize_row(GGML_Q8_0, b, got, 32);
+    CHECK(check_floats("q8_0", got, want, 32) == 0, "q8_0 block");
+}
+
+static void test_block_q4_0(void)
+{
+    uint8_t b[18] = {0x00, 0x40}; /* d = 2 */
+    float want[32], got[32];
+    for (int j = 0; j < 16; j++) {
+        b[2 + j] = (uint8_t)(j | (15 - j) << 4);
+        want[j] = (float)(j - 8) * 2;        /* low nibble: element j */
+        want[16 + j] = (float)(7 - j) * 2;   /* high nibble: element 16+j, (15-j)-8 */
+    }
+    citer_dequantize_row(GGML_Q4_0, b, got, 32);
+    CHECK(check_floats("q4_0", got, want, 32) == 0, "q4_0 block");
+}
+
+static void test_block_q4_1(void)
+{
+    uint8_t b[20] = {0x00, 0x38, 0x00, 0xBC}; /* d = 0.5, m = -1 */
+    float want[32], got[32];
+    for (int j = 0; j < 16; j++) {
+        b[4 + j] = (uint8_t)(j | (15 - j) << 4);
+        want[j] = 0.5f * (float)j - 1;
+        want[16 + j] = 0.5f * (float)(15 - j) - 1;
+    }
+    citer_dequantize_row(GGML_Q4_1, b, got, 32);
+    CHECK(check_floats("q4_1", got, want, 32) == 0, "q4_1 block");
+}
+
+static void test_block_q5(void)
+{
+    /* Q5_0: d = 1, qh = 0x80000001 (fifth bit of elements 0 and 31) */
+    uint8_t b[22] = {0x00, 0x3C, 0x01, 0x00, 0x00, 0x80};
+    b[6 + 0] = 0x21;  /* element 0: 1 (+16), element 16: 2 */
+    b[6 + 15] = 0xF3; /* element 15: 3, element 31: 15 (+16) */
+    float want[32], got[32];
+    for (int i = 0; i < 32; i++) want[i] = -16;
+    want[0] = 1;    /* 17 - 16 */
+    want[16] = -14; /* 2 - 16 */
+    want[15] = -13; /* 3 - 16 */
+    want[31] = 15;  /* 31 - 16 */
+    citer_dequantize_row(GGML_Q5_0, b, got, 32);
+    CHECK(check_floats("q5_0", got, want, 32) == 0, "q5_0 block");
+
+    /* Q5_1: d = 2, m = 1, qh = 0x00010002 (elements 1 and 16) */
+    uint8_t c[24] = {0x00, 0x40, 0x00, 0x3C, 0x02, 0x00, 0x01, 0x00};
+    c[8 + 0] = 0x70; /* element 0: 0, element 16: 7 (+16) */
+    c[8 + 1] = 0x05; /* element 1: 5 (+16), element 17: 0 */
+    for (int i = 0; i < 32; i++) want[i] = 1;
+    want[1] = 43;  /* 2*21 + 1 */
+    want[16] = 47; /* 2*23 + 1 */
+    citer_dequantize_row(GGML_Q5_1, c, got, 32);
+    CHECK(check_floats("q5_1", got, want, 32) == 0, "q5_1 block");
+}
+
+/* Scales (sub-blocks 0..7) sc = 1,2,3,4,5,6,7,63 and mins mn = 0,1,2,3,4,5,6,33 packed by hand:
+ * bytes 0-3: sc[j] | (sc[j+4]>>4)<<6; 4-7: mn[j] | (mn[j+4]>>4)<<6;
+ * 8-11: (sc[j+4]&15) | (mn[j+4]&15)<<4. */
+static const uint8_t kscales[12] = {0x01, 0x02, 0x03, 0xC4, 0x00, 0x01, 0x02, 0x83,
+                                    0x45, 0x56, 0x67, 0x1F};
+static const int ksc[8] = {1, 2, 3, 4, 5, 6, 7, 63}, kmn[8] = {0, 1, 2, 3, 4, 5, 6, 33};
+
+static void test_block_q4_k(void)
+{
+    uint8_t b[144] = {0x00, 0x3C, 0x00, 0x38}; /* d = 1, dmin = 0.5 */
+    memcpy(b + 4, kscales, 12);
+    for (int l = 0; l < 128; l++) b[16 + l] = (uint8_t)((l & 15) | (15 - (l & 15)) << 4);
+    float want[256], got[256];
+    for (int i = 0; i < 8; i++)
+        for (int l = 0; l < 32; l++) {
+            int q = i % 2 == 0 ? (l & 15) : 15 - (l & 15); /* even: low nibbles */
+            want[32 * i + l] = (float)(ksc[i] * q) - 0.5f * (float)kmn[i];
+        }
+    citer_dequantize_row(GGML_Q4_K, b, got, 256);
+    CHECK(check_floats("q4_k", got, want, 256) == 0, "q4_k block");
+}
+
+static void test_block_q5_k(void)
+{
+    uint8_t b[176] = {0x00, 0x3C, 0x00, 0x3C}; /* d = 1, dmin = 1 */
+    memcpy(b + 4, kscales, 12);
+    b[16 + 3] = 0xFF; /* element 3 of every sub-block: +16 */
+    b[16 + 5] = 0x04; /* element 5 of sub-block 2: +16 */
+    for (int l = 0; l < 128; l++) b[48 + l] = (uint8_t)((l & 15) | (15 - (l & 15)) << 4);
+    float want[256], got[256];
+    for (int i = 0; i < 8; i++)
+        for (int l = 0; l < 32; l++) {
+            int q = i % 2 == 0 ? (l & 15) : 15 - (l & 15);
+            if (l == 3 || (l == 5 && i == 2)) q += 16;
+            want[32 * i + l] = (float)(ksc[i] * q - kmn[i]);
+        }
+    citer_dequantize_row(GGML_Q5_K, b, got, 256);
+    CHECK(check_floats("q5_k", got, want, 256) == 0, "q5_k block");
+}
+
+static void test_block_q6_k(void)
+{
+    uint8_t b[210] = {0};
+    for (int h = 0; h < 2; h++) {
+        for (int l = 0; l < 32; l++) {
+            b[64 * h + l] = 0x21;      /* low 1, high 2 */
+            b[64 * h + 32 + l] = 0x43; /* low 3, high 4 */
+            b[128 + 32 * h + l] = h == 0 ? 0xE4 : 0x1B; /* 2-bit fields 0,1,2,3 / 3,2,1,0 */
+        }
+    }
+    for (int k = 0; k < 16; k++) b[192 + k] = (uint8_t)(int8_t)(k - 8);
+    b[208] = 0x00; /* d = 0.5 */
+    b[209] = 0x38;
+    /* q - 32 of the four groups of 32 in each half:
+     * half 0: 1|0<<4, 3|1<<4, 2|2<<4, 4|3<<4 = 1, 19, 34, 52
+     * half 1: 1|3<<4, 3|2<<4, 2|1<<4, 4|0<<4 = 49, 35, 18, 4 */
+    static const int qv[2][4] = {{-31, -13, 2, 20}, {17, 3, -14, -28}};
+    float want[256], got[256];
+    for (int h = 0; h < 2; h++)
+        for (int e = 0; e < 128; e++)
+            want[128 * h + e] = 0.5f * (float)((8 * h + e / 16 - 8) * qv[h][e / 32]);
+    citer_dequantize_row(GGML_Q6_K, b, got, 256);
+    CHECK(check_floats("q6_k", got, want, 256) == 0, "q6_k block");
+}
+
+/* ---- quantizers ---- */
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * 0x1p-23) - 1.0f;
+}
+
+static const int all_types[] = {GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1,
+                                GGML_Q5_0, GGML_Q5_1, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
+#define NTYPES (int)(sizeof all_types / sizeof all_types[0])
+
+static int block_of(int type)
+{
+    switch (type) {
+    case GGML_F32: case GGML_F16: case GGML_BF16: return 1;
+    case GGML_Q4_K: case GGML_Q5_K: case GGML_Q6_K: return 256;
+    default: return 32;
+    }
+}
+
+static void test_quantize_roundtrip(void)
+{
+    /* Relative RMS error of uniform data: a step D gives D/sqrt(12) against 1/sqrt(3), i.e.
+     * D/2. Bounds are ~1.5x that (plus scale rounding for K-quants). */
+    struct { int type; double bound; } c[] = {
+        {GGML_F32, 0}, {GGML_F16, 1e-3}, {GGML_BF16, 4e-3},
+        {GGML_Q8_0, 1.0 / 127 / 2 * 1.5}, {GGML_Q4_0, 1.0 / 8 / 2 * 1.5},
+        {GGML_Q4_1, 2.0 / 15 / 2 * 1.5}, {GGML_Q5_0, 1.0 / 16 / 2 * 1.5},
+        {GGML_Q5_1, 2.0 / 31 / 2 * 1.5}, {GGML_Q4_K, 2.0 / 15 / 2 * 1.6},
+        {GGML_Q5_K, 2.0 / 31 / 2 * 1.6}, {GGML_Q6_K, 1.0 / 32 / 2 * 1.6},
+    };
+    enum { N = 4096 };
+    static float x[N], y[N];
+    static uint8_t q[N * 4];
+    for (int i = 0; i < N; i++) x[i] = frand();
+    for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) {
+        REQUIRE(citer_quantize_row(c[k].type, x, q, N) == 0, "quantize type %d", c[k].type);
+        citer_dequantize_row(c[k].type, q, y, N);
+        double e = 0, s = 0;
+        for (int i = 0; i < N; i++) {
+            e += (double)(x[i] - y[i]) * (x[i] - y[i]);
+            s += (double)x[i] * x[i];
+        }
+        double rel = sqrt(e / s);
+        CHECK(rel <= c[k].bound, "type %d: relative error %.3g > %.3g", c[k].type, rel, c[k].bound);
+        /* zeros quantize to exact zeros */
+        static float z[N];
+        REQUIRE(citer_quantize_row(c[k].type, z, q, N) == 0, "zeros");
+        citer_dequantize_row(c[k].type, q, y, N);
+        int nz = 0;
+        for (int i = 0; i < N; i++) nz += y[i] != 0;
+        CHECK(nz == 0, "type %d: zeros give %d non-zeros", c[k].type, nz);
+    }
+    CHECK(citer_quantize_row(GGML_Q2_K, x, q, 256) == -1, "no quantizer for q2_k");
+    CHECK(citer_quantize_row(GGML_Q8_0, x, q, 33) == -1, "q8_0 of 33");
+}
+
+/* ---- matvec / matmul against a double reference ---- */
+
+typedef struct {
+    citer_matrix m;
+    uint8_t *data;
+    double *deq;   /* dequantized weights, for the reference */
+} test_matrix;
+
+static void make_matrix(test_matrix *t, int type, int64_t rows, int64_t cols)
+{
+    size_t rb = citer_row_bytes(type, cols);
+    t->data = xmalloc(rb * (size_t)rows + 1);
+    t->deq = xmalloc(sizeof(double) * (size_t)(rows * cols));
+    float *tmp = xmalloc(sizeof(float) * (size_t)cols);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < cols; c++) tmp[c] = frand();
+        citer_quantize_row(type, tmp, t->data + rb * (size_t)r, cols);
+        citer_dequantize_row(type, t->data + rb * (size_t)r, tmp, cols);
+        for (int64_t c = 0; c < cols; c++) t->deq[r * cols + c] = tmp[c];
+    }
+    free(tmp);
+    citer_matrix_init(&t->m, type, rows, cols, t->data);
+}
+
+static void free_matrix(test_matrix *t)
+{
+    free(t->data);
+    free(t->deq);
+}
+
+/* Largest |y - ref| / sum|w x| over the rows. */
+static double row_errors(const test_matrix *t, const float *x, const float *y)
+{
+    double worst = 0;
+    for (int64_t r = 0; r < t->m.rows; r++) {
+        double ref = 0, mag = 0;
+        for (int64_t c = 0; c < t->m.cols; c++) {
+            ref += t->deq[r * t->m.cols + c] * x[c];
+            mag += fabs(t->deq[r * t->m.cols + c] * x[c]);
+        }
+        double e = fabs(y[r] - ref) / (mag > 0 ? mag : 1);
+        if (e > worst) worst = e;
+    }
+    return worst;
+}
+
+static int64_t cols_for(int type) { return block_of(type) == 1 ? 117 : block_of(type) == 32 ? 224 : 768; }
+
+static const char *kernel_sets[] = {"scalar", "avx2", "avx512"};
+
+static void matvec_case(const char *set)
+{
+    static const int64_t rows_list[] = {1, 7, 33, 1000};
+    for (int ti = 0; ti < NTYPES; ti++) {
+        int type = all_types[ti];
+        for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
+            int64_t rows = rows_list[ri], cols = cols_for(type);
+            test_matrix t;
+            make_matrix(&t, type, rows, cols);
+            float *x = xmalloc(sizeof(float) * (size_t)cols);
+            float *y1 = xmalloc(sizeof(float) * (size_t)rows), *y2 = xmalloc(sizeof(float) * (size_t)rows);
+            for (int64_t c = 0; c < cols; c++) x[c] = frand();
+            citer_set_threads(1);
+            citer_matvec(&t.m, x, y1);
+            citer_set_threads(2);
+            citer_matvec(&t.m, x, y2);
+            double e = row_errors(&t, x, y1);
+            CHECK(e < 1e-5, "%s type %d rows %lld: error %.3g", set, type, (long long)rows, e);
+            CHECK(memcmp(y1, y2, sizeof(float) * (size_t)rows) == 0,
+                  "%s type %d rows %lld: 1 and 2 threads differ", set, type, (long long)rows);
+            free(x);
+            free(y1);
+            free(y2);
+            free_matrix(&t);
+        }
+    }
+}
+
+static void test_matvec(void)
+{
+    int ran = 0;
+    for (size_t s = 0; s < sizeof kernel_sets / sizeof kernel_sets[0]; s++) {
+        if (citer_kernels_force(kernel_sets[s]) != 0) {
+            printf("  (kernel set %s not available here)\n", kernel_sets[s]);
+            continue;
+        }
+        CHECK(strcmp(citer_kernels_name(), kernel_sets[s]) == 0, "forced %s", kernel_sets[s]);
+        matvec_case(kernel_sets[s]);
+        ran++;
+    }
+    citer_kernels_force(NULL);
+    CHECK(ran >= 1, "scalar always runs");
+}
+
+/* SIMD and scalar paths agree closely on a long row (with tails for the float types). */
+static void test_simd_vs_scalar(void)
+{
+    int types[] = {GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        int64_t cols = block_of(types[k]) == 1 ? 4099 : 4864 / block_of(types[k]) * block_of(types[k]);
+        test_matrix t;
+        make_matrix(&t, types[k], 9, cols);
+        float *x = xmalloc(sizeof(float) * (size_t)cols), ys[9], yv[9];
+        for (int64_t c = 0; c < cols; c++) x[c] = frand();
+        citer_kernels_force("scalar");
+        citer_matvec(&t.m, x, ys);
+        for (int s = 1; s < 3; s++) {
+            if (citer_kernels_force(kernel_sets[s]) != 0) continue;
+            citer_matvec(&t.m, x, yv);
+            double e = row_errors(&t, x, yv);
+            CHECK(e < 1e-5, "%s type %d: error %.3g", kernel_sets[s], types[k], e);
+            for (int r = 0; r < 9; r++)
+                CHECK(fabsf(yv[r] - ys[r]) <= 1e-4f * (fabsf(ys[r]) + 1), "%s type %d row %d: %g vs %g",
+                      kernel_sets[s], types[k], r, yv[r], ys[r]);
+        }
+        citer_kernels_force(NULL);
+        free(x);
+        free_matrix(&t);
+    }
+}
+
+static void test_matmul(void)
+{
+    static const int64_t rows_list[] = {1, 7, 33, 300};
+    static const int64_t T_list[] = {1, 3, 5, 17};
+    for (int ti = 0; ti < NTYPES; ti++) {
+        int type = all_types[ti];
+        for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
+            for (size_t k = 0; k < sizeof T_list / sizeof T_list[0]; k++) {
+                int64_t rows = rows_list[ri], cols = cols_for(type), T = T_list[k];
+                test_matrix t;
+                make_matrix(&t, type, rows, cols);
+                float *X = xmalloc(sizeof(float) * (size_t)(T * cols));
+                float *Y1 = xmalloc(sizeof(float) * (size_t)(T * rows));
+                float *Y2 = xmalloc(sizeof(float) * (size_t)(T * rows));
+                for (int64_t c = 0; c < T * cols; c++) X[c] = frand();
+                citer_set_threads(1);
+                citer_matmul(&t.m, X, T, Y1);
+                citer_set_threads(2);
+                citer_matmul(&t.m, X, T, Y2);
+                double worst = 0;
+                for (int64_t s = 0; s < T; s++) {
+                    double e = row_errors(&t, X + s * cols, Y1 + s * rows);
+                    if (e > worst) worst = e;
+                }
+                CHECK(worst < 1e-5, "type %d rows %lld T %lld: error %.3g", type, (long long)rows,
+                      (long long)T, worst);
+                CHECK(memcmp(Y1, Y2, sizeof(float) * (size_t)(T * rows)) == 0,
+                      "type %d rows %lld T %lld: 1 and 2 threads differ", type, (long long)rows, (long long)T);
+                free(X);
+                free(Y1);
+                free(Y2);
+                free_matrix(&t);
+            }
+        }
+    }
+}
+
+static void test_matrix_row(void)
+{
+    for (int ti = 0; ti < NTYPES; ti++) {
+        int type = all_types[ti];
+        int64_t cols = cols_for(type);
+        test_matrix t;
+        make_matrix(&t, type, 5, cols);
+        float *row = xmalloc(sizeof(float) * (size_t)cols);
+        citer_matrix_row(&t.m, 3, row);
+        int bad = 0;
+        for (int64_t c = 0; c < cols; c++) bad += row[c] != (float)t.deq[3 * cols + c];
+        CHECK(bad == 0, "type %d: %d elements differ", type, bad);
+        free(row);
+        free_matrix(&t);
+    }
+}
+
+/* ---- thread pool ---- */
+
+static void mark(void *arg, int64_t b, int64_t e)
+{
+    int *hits = arg;
+    for (int64_t i = b; i < e; i++) hits[i]++;
+}
+
+static void nested(void *arg, int64_t b, int64_t e)
+{
+    int *hits = arg;
+    for (int64_t i = b; i < e; i++) citer_parallel_for(3, mark, hits + 3 * i);
+}
+
+static void test_parallel_for(void)
+{
+    static int hits[3000];
+    for (int nt = 1; nt <= 3; nt++) {
+        citer_set_threads(nt);
+        CHECK(citer_get_threads() == nt, "threads %d", citer_get_threads());
+        for (int64_t n = 0; n < 40; n++) {
+            memset(hits, 0, sizeof hits);
+            for (int rep = 0; rep < 50; rep++) citer_parallel_for(n, mark, hits);
+            int bad = 0;
+            for (int64_t i = 0; i < 40; i++) bad += hits[i] != (i < n ? 50 : 0);
+            CHECK(bad == 0, "threads %d n %lld: %d wrong counts", nt, (long long)n, bad);
+        }
+        memset(hits, 0, sizeof hits);
+        citer_parallel_for(1000, nested, hits);
+        int bad = 0;
+        for (int i = 0; i < 3000; i++) bad += hits[i] != 1;
+        CHECK(bad == 0, "nested: %d wrong counts", bad);
+    }
+    citer_set_threads(2);
+}
+
+int main(void)
+{
+    (void)t_fixture; /* fixture-free: these tests build their own data */
+    (void)t_tmpdir;
+    RUN(test_f16_encode);
+    RUN(test_f16_decode);
+    RUN(test_bf16);
+    RUN(test_geometry);
+    RUN(test_block_q8_0);
+    RUN(test_block_q4_0);
+    RUN(test_block_q4_1);
+    RUN(test_block_q5);
+    RUN(test_block_q4_k);
+    RUN(test_block_q5_k);
+    RUN(test_block_q6_k);
+    RUN(test_quantize_roundtrip);
+    RUN(test_parallel_for);
+    RUN(test_matvec);
+    RUN(test_simd_vs_scalar);
+    RUN(test_matmul);
+    RUN(test_matrix_row);
+    return t_exit();
+}
