@@ -201,7 +201,15 @@ static void float_types_agree(void)
                 } else {
                     double el = worst(o.logits, ref.logits, T, o.V), eh = worst(o.hidden, ref.hidden, T, o.D);
                     CHECK(el <= 1e-5 && eh <= 1e-5, "%s vs gguf f32: logits %.3g hidden %.3g", name, el, eh);
-                    printf("  %s vs gguf f32: logits %.2e hidden %.2e\n", name, el, eh);
+                    /* and token by token: the matrix-vector kernels of each type */
+                    citer_seq *q = citer_seq_new(m);
+                    for (int t = 0; t < T; t++)
+                        CHECK(citer_forward(m, q, tok + t, 1, NULL, o.logits + (size_t)t * o.V, 0) == 0, "%s",
+                              citer_error());
+                    citer_seq_free(q);
+                    double ed = worst(o.logits, ref.logits, T, o.V);
+                    CHECK(ed <= 1e-5, "%s decode vs gguf f32 prefill: logits %.3g", name, ed);
+                    printf("  %s vs gguf f32: logits %.2e hidden %.2e, decode %.2e\n", name, el, eh, ed);
                     outputs_free(&o);
                 }
                 citer_model_free(m);
@@ -750,6 +758,55 @@ static void bad_specs(void)
     CHECK(citer_testmodel_tensor(&s, "model.layers.9.mlp.up_proj.weight", &n1) == NULL, "unknown tensor");
 }
 
+/* The GGUF vocabulary is complete and consistent: vocab_size distinct tokens, 256 byte
+ * characters first, every merge "a b" joins two tokens into a token, specials last. */
+static void gguf_vocabulary(void)
+{
+    citer_testmodel_spec s = small_spec(CITER_ARCH_QWEN3);
+    s.vocab = 1000;
+    const char *path = tmp_path("vocab.gguf");
+    REQUIRE(citer_testmodel_write_gguf(&s, path) == 0, "%s", citer_error());
+    gguf_file *g = gguf_open(path);
+    REQUIRE(g, "%s", citer_error());
+    char *model = gguf_get_str(g, "tokenizer.ggml.model");
+    CHECK(model && !strcmp(model, "gpt2"), "tokenizer.ggml.model %s", model ? model : "missing");
+    free(model);
+    const gguf_kv *tk = gguf_find(g, "tokenizer.ggml.tokens"), *mk = gguf_find(g, "tokenizer.ggml.merges"),
+                  *ty = gguf_find(g, "tokenizer.ggml.token_type");
+    gguf_str *tokens = tk ? gguf_str_array(tk) : NULL, *merges = mk ? gguf_str_array(mk) : NULL;
+    CHECK(tokens && merges && ty, "vocabulary arrays missing");
+    if (tokens && merges && ty) {
+        CHECK(tk->arr_n == 1000 && ty->arr_n == 1000 && mk->arr_n == 1000 - 259, "sizes %llu %llu %llu",
+              (unsigned long long)tk->arr_n, (unsigned long long)ty->arr_n, (unsigned long long)mk->arr_n);
+        /* the GPT-2 byte map: '!' is itself, space is U+0120 (C4 A0), 0xff is U+00FF (C3 BF) */
+        CHECK(tokens[33].len == 1 && tokens[33].ptr[0] == '!', "token 33");
+        CHECK(tokens[32].len == 2 && !memcmp(tokens[32].ptr, "\xc4\xa0", 2), "token 32 (space)");
+        CHECK(tokens[255].len == 2 && !memcmp(tokens[255].ptr, "\xc3\xbf", 2), "token 255");
+        CHECK(tokens[999].len == 10 && !memcmp(tokens[999].ptr, "<|im_end|>", 10), "last token");
+        int dup = 0, bad = 0;
+        for (uint64_t i = 0; i < tk->arr_n; i++)
+            for (uint64_t j = i + 1; j < tk->arr_n; j++)
+                if (tokens[i].len == tokens[j].len && !memcmp(tokens[i].ptr, tokens[j].ptr, tokens[i].len)) dup++;
+        for (uint64_t i = 0; i < mk->arr_n; i++) {
+            const char *sp = memchr(merges[i].ptr, ' ', merges[i].len);
+            size_t la = sp ? (size_t)(sp - merges[i].ptr) : 0, lb = sp ? merges[i].len - la - 1 : 0;
+            int has_a = 0, has_b = 0, has_ab = 0;
+            for (uint64_t j = 0; j < tk->arr_n && sp; j++) {
+                const gguf_str *t = &tokens[j];
+                if (t->len == la && !memcmp(t->ptr, merges[i].ptr, la)) has_a = 1;
+                if (t->len == lb && !memcmp(t->ptr, sp + 1, lb)) has_b = 1;
+                if (t->len == la + lb && !memcmp(t->ptr, merges[i].ptr, la) && !memcmp(t->ptr + la, sp + 1, lb))
+                    has_ab = 1;
+            }
+            if (!(has_a && has_b && has_ab)) bad++;
+        }
+        CHECK(dup == 0, "%d duplicate tokens", dup);
+        CHECK(bad == 0, "%d merges whose parts or result are not tokens", bad);
+    }
+    free(tokens), free(merges);
+    gguf_close(g);
+}
+
 static void cleanup(void)
 {
     char cmd[4200];
@@ -770,6 +827,7 @@ int main(void)
     RUN(broken_gguf_files);
     RUN(broken_hf_directories);
     RUN(bad_specs);
+    RUN(gguf_vocabulary);
     cleanup();
     return t_exit();
 }
