@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "half.h" /* f16 and bf16 conversions */
+
 typedef struct {
     int type;          /* enum ggml_type (gguf.h) */
     int64_t rows, cols;
@@ -31,11 +33,6 @@ void citer_dequantize_row(int type, const void *src, float *dst, int64_t n);
  * K-quants Q4_K, Q5_K, Q6_K: used by writers of test models and by tests. Returns 0, -1 if the
  * type has no quantizer. */
 int citer_quantize_row(int type, const float *src, void *dst, int64_t n);
-
-float citer_f16_to_f32(uint16_t h);
-uint16_t citer_f32_to_f16(float f);   /* round to nearest even */
-float citer_bf16_to_f32(uint16_t h);
-uint16_t citer_f32_to_bf16(float f);  /* round to nearest even */
 
 /* y[r] = W[r,:] . x  for r in [0, rows). Uses the thread pool. */
 void citer_matvec(const citer_matrix *w, const float *x, float *y);

@@ -276,12 +276,16 @@ static int gguf_int(gguf_file *g, const char *arch, const char *key, int *out, i
     return 0;
 }
 
-static int gguf_float(gguf_file *g, const char *arch, const char *key, float *out)
+static int gguf_float(gguf_file *g, const char *arch, const char *key, float *out, int required)
 {
     char full[256];
     snprintf(full, sizeof full, "%s.%s", arch, key);
     double v;
     if (gguf_get_f64(g, full, &v) == 0) *out = (float)v;
+    else if (required) {
+        citer_set_error("missing metadata %s", full);
+        return -1;
+    }
     return 0;
 }
 
@@ -312,8 +316,8 @@ static citer_model *load_gguf(const char *path)
         gguf_int(g, arch, "attention.key_length", &c->head_dim, 0) ||
         gguf_int(g, arch, "context_length", &c->context_length, 0))
         goto fail;
-    gguf_float(g, arch, "attention.layer_norm_rms_epsilon", &c->rms_eps);
-    gguf_float(g, arch, "rope.freq_base", &c->rope_theta);
+    if (gguf_float(g, arch, "attention.layer_norm_rms_epsilon", &c->rms_eps, 1)) goto fail;
+    gguf_float(g, arch, "rope.freq_base", &c->rope_theta, 0);
     char key[256];
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
     char *scaling = gguf_get_str(g, key);
@@ -322,7 +326,10 @@ static citer_model *load_gguf(const char *path)
         free(scaling);
         goto fail;
     }
-    if (scaling && !strcmp(scaling, "linear")) gguf_float(g, arch, "rope.scaling.factor", &c->rope_factor);
+    if (scaling && !strcmp(scaling, "linear") && gguf_float(g, arch, "rope.scaling.factor", &c->rope_factor, 1)) {
+        free(scaling);
+        goto fail;
+    }
     free(scaling);
     const gguf_tensor *embd = gguf_find_tensor(g, "token_embd.weight");
     if (!embd || embd->n_dims != 2) {

@@ -34,6 +34,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "half.h" /* f16 and bf16 conversions */
+
 #define CITER_STREAM_VERSION 1
 #define CITER_STREAM_MAGIC "\x89" "CITER\r\n"
 #define CITER_STREAM_HEADER_SIZE 16
@@ -85,12 +87,6 @@ int citer_meta_check(const char *meta, size_t len);
 /* 0 when a data record (kind other than END) is consistent: known kind and dtype, ndim 0..4,
  * unused dims 0, nbytes = elements * dtype size, meta within CITER_MAX_META and valid. */
 int citer_record_check(const citer_record *r);
-
-/* Exact conversions for the 16-bit dtypes (f32 -> 16 bit rounds to nearest even). */
-float citer_f16_to_f32(uint16_t h);
-uint16_t citer_f32_to_f16(float f);
-float citer_bf16_to_f32(uint16_t b);
-uint16_t citer_f32_to_bf16(float f);
 
 /* Fill a record that points at caller-owned memory (nothing is copied or freed). */
 void citer_record_init(citer_record *r, int kind, int dtype, uint64_t seq, int64_t pos);
