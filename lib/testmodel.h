@@ -8,7 +8,11 @@
  *
  * Scales keep activations O(1): matrices ~ normal(0, scale/sqrt(fan_in)), token embeddings ~
  * normal(0, 1), norm weights 1 + k/64 (|k| <= 16), Qwen2 biases k/256 (|k| <= 64). Norms and
- * biases are exact in f16 and bf16, so they are the same numbers in every storage type. */
+ * biases are exact in f16 and bf16, so they are the same numbers in every storage type. The LM
+ * head of an untied model gives logits of std ~1; a tied one (head = embedding) std ~sqrt(D).
+ *
+ * The writers hold the whole file in memory before writing it: a Qwen2.5-0.5B-shaped q8_0 GGUF
+ * takes ~17 s and 0.8 GB, a TinyLlama-1.1B-shaped f16 one ~46 s and 2.7 GB. */
 #ifndef CITER_TESTMODEL_H
 #define CITER_TESTMODEL_H
 
