@@ -411,6 +411,29 @@ int citer_testmodel_write_gguf(const citer_testmodel_spec *s, const char *path)
 #undef KEY
     add_vocab(w, s);
 
+    if (s->rope_factor > 0) {
+        /* One divisor per frequency, as a GGUF converter computes it from the llama3 config:
+         * short wavelengths keep their frequency, long ones are divided by the factor, and the
+         * band between is interpolated. */
+        int half = s->head_dim / 2;
+        float *div = xmalloc((size_t)half * sizeof *div);
+        double lo_wl = s->rope_original_context / s->rope_low_freq_factor;
+        double hi_wl = s->rope_original_context / s->rope_high_freq_factor;
+        for (int j = 0; j < half; j++) {
+            double freq = 1.0 / pow(s->rope_theta, 2.0 * j / s->head_dim), wl = 2 * M_PI / freq;
+            if (wl < hi_wl) div[j] = 1.0f;
+            else if (wl > lo_wl) div[j] = s->rope_factor;
+            else {
+                double smooth = (s->rope_original_context / wl - s->rope_low_freq_factor) /
+                                (s->rope_high_freq_factor - s->rope_low_freq_factor);
+                div[j] = (float)(1.0 / ((1 - smooth) / s->rope_factor + smooth));
+            }
+        }
+        uint64_t ne[1] = {(uint64_t)half};
+        gguf_add_tensor(w, "rope_freqs.weight", GGML_F32, 1, ne, div);
+        free(div);
+    }
+
     int n;
     tensor_info *ts = all_tensors(s, &n);
     for (int i = 0; i < n; i++) {
@@ -482,6 +505,15 @@ static json_object *config_json(const citer_testmodel_spec *s, const char *dtype
     json_object_object_add(c, "bos_token_id", json_object_new_int(s->vocab - 3));
     json_object_object_add(c, "eos_token_id", json_object_new_int(s->vocab - (s->arch == CITER_ARCH_LLAMA ? 3 : 1)));
     if (s->arch == CITER_ARCH_LLAMA) json_object_object_add(c, "attention_bias", json_object_new_boolean(0));
+    if (s->rope_factor > 0) {
+        json_object *rs = json_object_new_object();
+        json_object_object_add(rs, "rope_type", json_object_new_string("llama3"));
+        json_object_object_add(rs, "factor", json_float(s->rope_factor));
+        json_object_object_add(rs, "low_freq_factor", json_float(s->rope_low_freq_factor));
+        json_object_object_add(rs, "high_freq_factor", json_float(s->rope_high_freq_factor));
+        json_object_object_add(rs, "original_max_position_embeddings", json_object_new_int(s->rope_original_context));
+        json_object_object_add(c, "rope_scaling", rs);
+    }
     return c;
 }
 

@@ -39,6 +39,11 @@ typedef struct {
                           * flushed to 0), so F32/F16/BF16 files all hold the same numbers. */
     uint64_t seed;
     float weight_scale;  /* multiplies the std of every matrix but the embedding; 1 by default */
+    /* Llama-3 rope scaling (0 = none): written as config.json "rope_scaling" {rope_type llama3}
+     * and, in the GGUF, as the per-frequency divisors tensor rope_freqs.weight, the way the
+     * HF->GGUF converters do it. */
+    float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int rope_original_context;
 } citer_testmodel_spec;
 
 /* Small defaults for arch (2 layers, D=64, GQA 4/2 heads of 16, FF 128, V 300, F32, seed 1,

@@ -172,6 +172,34 @@ static void gguf_and_hf_f32_agree(void)
     }
 }
 
+/* Llama-3 rope scaling: config.json's llama3 rope_scaling (HF) and the GGUF's rope_freqs.weight
+ * divisors must give the same logits, and differ from the unscaled model at positions where the
+ * scaled frequencies matter (original context 16, so positions up to 70 reach them). */
+static void llama3_rope_scaling(void)
+{
+    const int T = 70;
+    citer_testmodel_spec s = small_spec(CITER_ARCH_LLAMA);
+    citer_testmodel_spec plain = s;
+    s.rope_factor = 8, s.rope_low_freq_factor = 1, s.rope_high_freq_factor = 4, s.rope_original_context = 16;
+    citer_model *g = write_and_load_gguf(&s, "llama3-rope.gguf");
+    citer_model *h = write_and_load_hf(&s, "llama3-rope-hf", 1);
+    citer_model *p = write_and_load_gguf(&plain, "llama3-plain.gguf");
+    REQUIRE(g && h && p, "a model did not load: %s", citer_error());
+    CHECK(g->rope_freqs != NULL, "rope_freqs.weight not loaded");
+    CHECK(h->cfg.rope_factor == 8 && h->cfg.rope_original_context == 16, "rope_scaling not read from config.json");
+    int32_t tok[70];
+    gen_tokens(tok, T, s.vocab, 11);
+    outputs og, oh, op;
+    CHECK(outputs_of(g, tok, T, &og) == 0 && outputs_of(h, tok, T, &oh) == 0 && outputs_of(p, tok, T, &op) == 0,
+          "%s", citer_error());
+    double e = worst(oh.logits, og.logits, T, og.V), d = worst(op.logits, og.logits, T, og.V);
+    CHECK(e <= 1e-5, "hf llama3 rope_scaling vs gguf rope_freqs: logits %.3g", e);
+    CHECK(d > 1e-3, "scaled and unscaled models agree (%.3g): the scaling had no effect", d);
+    printf("  llama3 rope scaling: hf vs gguf %.2e, scaled vs unscaled %.2e\n", e, d);
+    outputs_free(&og), outputs_free(&oh), outputs_free(&op);
+    citer_model_free(g), citer_model_free(h), citer_model_free(p);
+}
+
 /* Weights snapped to values exact in f16 and bf16: GGUF f32/f16/bf16 and HF f32/f16/bf16 hold
  * identical numbers, so all six give the logits of the GGUF f32 file. */
 static void float_types_agree(void)
@@ -818,6 +846,7 @@ int main(void)
 {
     RUN(gguf_and_hf_f32_agree);
     RUN(float_types_agree);
+    RUN(llama3_rope_scaling);
     RUN(prefill_equals_decode);
     RUN(truncate_then_replay);
     RUN(fork_is_copy_on_write);
