@@ -193,6 +193,25 @@ citer_out *citer_out_open(const char *path)
         o->f = stdout;
         return o;
     }
+    /* A device, FIFO or socket (-o /dev/null, -o /dev/stdout) cannot be replaced by a rename:
+     * write to it directly. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) {
+            citer_set_error("is a directory");
+            free(o);
+            return NULL;
+        }
+        o->f = fopen(path, "wb");
+        if (!o->f) {
+            citer_set_error("%s", strerror(errno));
+            free(o);
+            return NULL;
+        }
+        o->path = NULL;
+        o->tmp_path = xstrdup(path); /* marks "direct": closed, never renamed */
+        return o;
+    }
     install_cleanup();
     size_t n = strlen(path) + 32;
     if (n >= PATH_MAX) {
@@ -238,6 +257,19 @@ static void forget_pending(const char *tmp)
 int citer_out_commit(citer_out *o)
 {
     int rc = 0;
+    if (!o->path && o->tmp_path) { /* written directly to a device or FIFO */
+        if (fflush(o->f) != 0 || ferror(o->f)) {
+            citer_set_error("write error: %s", strerror(errno));
+            rc = -1;
+        }
+        if (fclose(o->f) != 0 && rc == 0) {
+            citer_set_error("write error: %s", strerror(errno));
+            rc = -1;
+        }
+        free(o->tmp_path);
+        free(o);
+        return rc;
+    }
     if (!o->path) {
         if (fflush(o->f) != 0 || ferror(o->f)) {
             cli_check_write(o->f, "stdout");
@@ -269,7 +301,9 @@ int citer_out_commit(citer_out *o)
 void citer_out_abort(citer_out *o)
 {
     if (!o) return;
-    if (o->path) {
+    if (!o->path && o->tmp_path) {
+        fclose(o->f);
+    } else if (o->path) {
         fclose(o->f);
         unlink(o->tmp_path);
         forget_pending(o->tmp_path);

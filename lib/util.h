@@ -40,7 +40,7 @@ void citer_unmap(citer_map *m);
 typedef struct citer_out {
     FILE *f;
     char *path;     /* final name, NULL for stdout */
-    char *tmp_path; /* temporary name, NULL for stdout */
+    char *tmp_path; /* temporary name; NULL for stdout; with path NULL: a device written directly */
 } citer_out;
 citer_out *citer_out_open(const char *path); /* NULL + citer_error() on failure */
 int citer_out_commit(citer_out *o);          /* flush, fsync, rename; 0 ok, -1 error */

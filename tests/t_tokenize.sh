@@ -110,6 +110,13 @@ check "no temp files left" [ -z "$(ls "$T" | grep '\.tmp\.')" ]
 citer-tokenize -t $TOK -o "$T/out.cst" "$T/lines"
 check "-o writes a complete stream" citer-dump --check "$T/out.cst"
 
+# -o to a device writes through it instead of replacing it
+mkfifo "$T/fifo"
+cat "$T/fifo" >"$T/fifo.out" &
+citer-tokenize -t $TOK --ids -o "$T/fifo" "$T/lines"
+wait
+check "-o FIFO writes through the FIFO" [ -p "$T/fifo" -a -s "$T/fifo.out" ]
+
 # broken pipe: quiet
 yes 'The small model writes most of the tokens.' | head -n 20000 >"$T/many"
 citer-tokenize -t $TOK --ids "$T/many" 2>"$T/pipe.err" | head -n 1 >/dev/null
