@@ -112,34 +112,12 @@ static void linear(const citer_matrix *w, const float *x, int n, float *y)
     else citer_matmul(w, x, n, y);
 }
 
-int citer_forward(const citer_model *m, citer_seq *s, const int32_t *tokens, int n, float *hidden, float *logits,
-                  int all_logits)
+/* One chunk of checked input. */
+static void forward_chunk(const citer_model *m, citer_seq *s, const int32_t *tokens, int n, float *hidden,
+                          float *logits, int all_logits)
 {
     const citer_config *c = &m->cfg;
-    if (n <= 0) return 0;
-    /* Long inputs go through in chunks, which bounds the activation buffers. */
-    enum { CHUNK = 512 };
-    if (n > CHUNK) {
-        for (int t = 0; t < n; t += CHUNK) {
-            int k = n - t < CHUNK ? n - t : CHUNK;
-            int last = t + k == n;
-            if (citer_forward(m, s, tokens + t, k, hidden ? hidden + (size_t)t * c->dim : NULL,
-                              logits && (all_logits || last) ? logits + (all_logits ? (size_t)t * c->vocab_size : 0) : NULL,
-                              all_logits))
-                return -1;
-        }
-        return 0;
-    }
     int pos0 = s->len;
-    if (pos0 + n > c->context_length) {
-        citer_set_error("context length %d exceeded (%d positions)", c->context_length, pos0 + n);
-        return -1;
-    }
-    for (int t = 0; t < n; t++)
-        if (tokens[t] < 0 || tokens[t] >= c->vocab_size) {
-            citer_set_error("token id %d out of range (vocabulary %d)", tokens[t], c->vocab_size);
-            return -1;
-        }
     int D = c->dim, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, F = c->ffn_dim;
     int half = hd / 2;
     float *x = xmalloc((size_t)n * D * sizeof *x);
@@ -210,5 +188,31 @@ int citer_forward(const citer_model *m, citer_seq *s, const int32_t *tokens, int
         else linear(&m->output, x + (size_t)(n - 1) * D, 1, logits);
     }
     free(x), free(h), free(q), free(k), free(v), free(att), free(gate), free(up), free(cs), free(sn);
+}
+
+int citer_forward(const citer_model *m, citer_seq *s, const int32_t *tokens, int n, float *hidden, float *logits,
+                  int all_logits)
+{
+    const citer_config *c = &m->cfg;
+    if (n <= 0) return 0;
+    /* The whole input is checked first, so a failed call leaves the sequence as it was. */
+    if ((int64_t)s->len + n > c->context_length) {
+        citer_set_error("context length %d exceeded (%lld positions)", c->context_length, (long long)s->len + n);
+        return -1;
+    }
+    for (int t = 0; t < n; t++)
+        if (tokens[t] < 0 || tokens[t] >= c->vocab_size) {
+            citer_set_error("token id %d out of range (vocabulary %d)", tokens[t], c->vocab_size);
+            return -1;
+        }
+    /* Long inputs go through in chunks, which bounds the activation buffers. */
+    enum { CHUNK = 512 };
+    for (int t = 0; t < n; t += CHUNK) {
+        int k = n - t < CHUNK ? n - t : CHUNK;
+        int last = t + k == n;
+        forward_chunk(m, s, tokens + t, k, hidden ? hidden + (size_t)t * c->dim : NULL,
+                      logits && (all_logits || last) ? logits + (all_logits ? (size_t)t * c->vocab_size : 0) : NULL,
+                      all_logits);
+    }
     return 0;
 }

@@ -93,7 +93,9 @@ static int get_matrix(loader *L, const char *name, int64_t rows, int64_t cols, c
         return -1;
     }
     if (citer_matrix_init(out, t.type, rows, cols, t.data) != 0) {
-        citer_set_error("tensor %s: %s", name, citer_error());
+        char why[256]; /* citer_error() is the buffer citer_set_error writes: copy it first */
+        snprintf(why, sizeof why, "%s", citer_error());
+        citer_set_error("tensor %s: %s", name, why);
         return -1;
     }
     if (out->row_bytes * (uint64_t)rows > t.nbytes) {
@@ -393,7 +395,9 @@ static citer_model *load_hf(const char *dir)
     size_t len;
     char *text = citer_read_file(path, &len);
     if (!text) {
-        citer_set_error("config.json: %s", citer_error());
+        char why[256]; /* citer_error() is the buffer citer_set_error writes: copy it first */
+        snprintf(why, sizeof why, "%s", citer_error());
+        citer_set_error("config.json: %s", why);
         return NULL;
     }
     json_tokener *tk = json_tokener_new();
