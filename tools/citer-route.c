@@ -89,9 +89,12 @@ static struct {
 /* Everything a fatal error has to clean up: the children are reaped, a healthy one after a
  * clean end of its request stream. */
 static citer_backend *slm_b, *llm_b;
+static citer_reader *input_reader;
 
 static void close_backends(void)
 {
+    citer_reader_free(input_reader);
+    input_reader = NULL;
     citer_backend_close(slm_b);
     citer_backend_close(llm_b);
     slm_b = llm_b = NULL;
@@ -254,7 +257,7 @@ static void write_prompt(run *r, uint64_t seq, const citer_route_result *res)
 
 static void process_input(run *r, FILE *f)
 {
-    citer_reader *rd = citer_reader_new(f, r->in_name);
+    citer_reader *rd = input_reader = citer_reader_new(f, r->in_name);
     citer_record rec;
     int rc;
     r->rec_index = 0;
@@ -266,15 +269,22 @@ static void process_input(run *r, FILE *f)
             char role[32];
             record_role(&rec, role, sizeof role);
             if (!role[0] || strcmp(role, "prompt") == 0) {
-                if (rec.dtype != CITER_I32 || rec.ndim != 1)
+                if (rec.dtype != CITER_I32 || rec.ndim != 1) {
+                    uint64_t seq = rec.seq;
+                    citer_record_free(&rec);
                     fatal("%s: record %" PRIu64 " (seq %" PRIu64 "): tokens record is not i32 [n]", r->in_name,
-                          r->rec_index, rec.seq);
+                          r->rec_index, seq);
+                }
                 citer_route_result res;
                 if (citer_route_prompt(r->route, rec.seq, rec.data, (int)rec.dim[0], &res) != 0) {
-                    const char *e = citer_error();
+                    char e[1024];
+                    snprintf(e, sizeof e, "%s", citer_error());
+                    uint64_t seq = rec.seq;
+                    citer_route_result_free(&res);
+                    citer_record_free(&rec);
                     if (strncmp(e, "slm: ", 5) == 0 || strncmp(e, "llm: ", 5) == 0)
                         fatal("%s", e);
-                    fatal("%s: record %" PRIu64 " (seq %" PRIu64 "): %s", r->in_name, r->rec_index, rec.seq, e);
+                    fatal("%s: record %" PRIu64 " (seq %" PRIu64 "): %s", r->in_name, r->rec_index, seq, e);
                 }
                 write_prompt(r, rec.seq, &res);
                 citer_route_stats_add(&r->stats, &res);
@@ -288,6 +298,7 @@ static void process_input(run *r, FILE *f)
     }
     if (rc < 0) fatal("%s: %s", r->in_name, citer_error());
     citer_reader_free(rd);
+    input_reader = NULL;
 }
 
 static citer_backend *open_backend(const char *who, const char *path, const char *cmd)
