@@ -134,31 +134,65 @@ int citer_kernels_force(const char *name)
 
 const char *citer_kernels_name(void) { return kset()->name; }
 
+/* ---- attention helpers ---- */
+
+static void sdot_rows(const float *q, const float *rows, size_t stride, int64_t n, int64_t d, float *out)
+{
+    for (int64_t i = 0; i < n; i++) out[i] = sdot_f32(q, rows + (size_t)i * stride, d);
+}
+
+static void saxpy_rows(const float *a, const float *rows, size_t stride, int64_t n, int64_t d, float *out)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = rows + (size_t)i * stride;
+        for (int64_t k = 0; k < d; k++) out[k] += a[i] * r[k];
+    }
+}
+
+void citer_dot_rows(const float *q, const float *rows, size_t stride, int64_t n, int64_t d, float *out)
+{
+    const citer_kernel_set *k = kset();
+    (k->dot_rows ? k->dot_rows : sdot_rows)(q, rows, stride, n, d, out);
+}
+
+void citer_axpy_rows(const float *a, const float *rows, size_t stride, int64_t n, int64_t d, float *out)
+{
+    const citer_kernel_set *k = kset();
+    (k->axpy_rows ? k->axpy_rows : saxpy_rows)(a, rows, stride, n, d, out);
+}
+
 /* ---- matvec ---- */
 
+/* One matrix of a matvec job. */
 typedef struct {
     const citer_matrix *w;
-    const float *x;
     float *y;
-    const citer_kernel_set *ks;
-    citer_dot_fn dot;                          /* a dedicated row kernel, or NULL: */
+    citer_dot_fn dot;                            /* a dedicated row kernel, or NULL: */
     void (*deq)(const uint8_t *blk, float *out); /* per-block dequantizer + dot_f32 */
     int64_t block_elems;
     size_t block_bytes;
+    int64_t first; /* index of its first row in the job's concatenated rows */
+} matvec_part;
+
+typedef struct {
+    const float *x;
+    const citer_kernel_set *ks;
+    int n;
+    matvec_part part[4];
 } matvec_job;
 
 /* Row dot for types without a dedicated kernel: dequantize block by block into a stack
  * buffer and dot it with the matching slice of x. */
-static float dot_by_blocks(const matvec_job *j, const uint8_t *row)
+static float dot_by_blocks(const matvec_job *j, const matvec_part *p, const uint8_t *row)
 {
     float buf[QKK];
     float t = 0;
-    int64_t nb = j->w->cols / j->block_elems;
+    int64_t nb = p->w->cols / p->block_elems;
     for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *blk = row + (size_t)i * j->block_bytes;
-        if (j->deq) j->deq(blk, buf);
-        else citer_dequantize_block(j->w->type, blk, buf);
-        t += j->ks->dot_f32(buf, j->x + i * j->block_elems, j->block_elems);
+        const uint8_t *blk = row + (size_t)i * p->block_bytes;
+        if (p->deq) p->deq(blk, buf);
+        else citer_dequantize_block(p->w->type, blk, buf);
+        t += j->ks->dot_f32(buf, j->x + i * p->block_elems, p->block_elems);
     }
     return t;
 }
@@ -166,46 +200,59 @@ static float dot_by_blocks(const matvec_job *j, const uint8_t *row)
 static void matvec_rows(void *arg, int64_t begin, int64_t end)
 {
     const matvec_job *j = arg;
-    const uint8_t *base = j->w->data;
-    for (int64_t r = begin; r < end; r++) {
-        const uint8_t *row = base + (size_t)r * j->w->row_bytes;
-        j->y[r] = j->dot ? j->dot(row, j->x, j->w->cols) : dot_by_blocks(j, row);
+    for (int k = 0; k < j->n; k++) {
+        const matvec_part *p = &j->part[k];
+        int64_t b = begin > p->first ? begin - p->first : 0, e = end - p->first;
+        if (e > p->w->rows) e = p->w->rows;
+        const uint8_t *base = p->w->data;
+        for (int64_t r = b; r < e; r++) {
+            const uint8_t *row = base + (size_t)r * p->w->row_bytes;
+            p->y[r] = p->dot ? p->dot(row, j->x, p->w->cols) : dot_by_blocks(j, p, row);
+        }
     }
 }
 
-static void matvec_job_init(matvec_job *j, const citer_matrix *w, const float *x, float *y)
+static void matvec_part_init(matvec_part *p, const citer_kernel_set *ks, const citer_matrix *w, float *y,
+                             int64_t first)
 {
-    const citer_kernel_set *ks = kset();
-    memset(j, 0, sizeof *j);
-    j->w = w;
-    j->x = x;
-    j->y = y;
-    j->ks = ks;
-    citer_block_geometry(w->type, &j->block_elems, &j->block_bytes);
+    memset(p, 0, sizeof *p);
+    p->w = w;
+    p->y = y;
+    p->first = first;
+    citer_block_geometry(w->type, &p->block_elems, &p->block_bytes);
     switch (w->type) {
-    case GGML_F32: j->dot = ks->f32; break;
-    case GGML_F16: j->dot = ks->f16; break;
-    case GGML_BF16: j->dot = ks->bf16; break;
-    case GGML_Q8_0: j->dot = ks->q8_0; break;
-    case GGML_Q4_0: j->dot = ks->q4_0; break;
-    case GGML_Q4_K: j->dot = ks->q4_k; j->deq = ks->deq_q4_k; break;
-    case GGML_Q5_K: j->dot = ks->q5_k; j->deq = ks->deq_q5_k; break;
-    case GGML_Q6_K: j->dot = ks->q6_k; j->deq = ks->deq_q6_k; break;
+    case GGML_F32: p->dot = ks->f32; break;
+    case GGML_F16: p->dot = ks->f16; break;
+    case GGML_BF16: p->dot = ks->bf16; break;
+    case GGML_Q8_0: p->dot = ks->q8_0; break;
+    case GGML_Q4_0: p->dot = ks->q4_0; break;
+    case GGML_Q4_K: p->dot = ks->q4_k; p->deq = ks->deq_q4_k; break;
+    case GGML_Q5_K: p->dot = ks->q5_k; p->deq = ks->deq_q5_k; break;
+    case GGML_Q6_K: p->dot = ks->q6_k; p->deq = ks->deq_q6_k; break;
     default: break;
     }
 }
 
-void citer_matvec(const citer_matrix *w, const float *x, float *y)
+void citer_matvec_multi(const citer_matrix *const *w, int n, const float *x, float *const *y)
 {
-    if (w->rows <= 0) return;
-    if (!citer_type_supported(w->type)) { /* citer_matrix_init refuses these: zeros, not a crash */
-        memset(y, 0, sizeof(float) * (size_t)w->rows);
-        return;
-    }
     matvec_job j;
-    matvec_job_init(&j, w, x, y);
-    citer_parallel_for(w->rows, matvec_rows, &j);
+    j.x = x;
+    j.ks = kset();
+    j.n = 0;
+    int64_t rows = 0;
+    for (int k = 0; k < n && k < 4; k++) {
+        if (w[k]->rows <= 0) continue;
+        if (!citer_type_supported(w[k]->type)) { /* citer_matrix_init refuses these: zeros, not a crash */
+            memset(y[k], 0, sizeof(float) * (size_t)w[k]->rows);
+            continue;
+        }
+        matvec_part_init(&j.part[j.n++], j.ks, w[k], y[k], rows);
+        rows += w[k]->rows;
+    }
+    if (rows > 0) citer_parallel_for(rows, matvec_rows, &j);
 }
+
+void citer_matvec(const citer_matrix *w, const float *x, float *y) { citer_matvec_multi(&w, 1, x, &y); }
 
 /* ---- matmul ---- */
 
@@ -259,11 +306,7 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
         return;
     }
     if (T < MATMUL_MIN_T) {
-        matvec_job j;
-        for (int64_t t = 0; t < T; t++) {
-            matvec_job_init(&j, w, X + t * w->cols, Y + t * w->rows);
-            citer_parallel_for(w->rows, matvec_rows, &j);
-        }
+        for (int64_t t = 0; t < T; t++) citer_matvec(w, X + t * w->cols, Y + t * w->rows);
         return;
     }
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);

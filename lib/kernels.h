@@ -38,6 +38,13 @@ int citer_quantize_row(int type, const float *src, void *dst, int64_t n);
 void citer_matvec(const citer_matrix *w, const float *x, float *y);
 /* Y[t*rows + r] = W[r,:] . X[t*cols ...]  for t in [0, T): prefill, matrix-matrix. */
 void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y);
+/* y[k] = W[k] x for n <= 4 matrices with the same cols, in one pass over x and one dispatch to
+ * the pool (q/k/v, gate/up): each row's result is the same as citer_matvec's. */
+void citer_matvec_multi(const citer_matrix *const *w, int n, const float *x, float *const *y);
+/* Attention helpers over rows of d floats at a stride (keys, values of a KV cache page):
+ * out[i] = q . rows[i*stride .. +d) for i < n;  out[0..d) += sum_i a[i] * rows[i*stride .. +d). */
+void citer_dot_rows(const float *q, const float *rows, size_t stride, int64_t n, int64_t d, float *out);
+void citer_axpy_rows(const float *a, const float *rows, size_t stride, int64_t n, int64_t d, float *out);
 /* Row r of W as f32 (embedding lookup). */
 void citer_matrix_row(const citer_matrix *w, int64_t r, float *out);
 

@@ -71,6 +71,10 @@ typedef struct {
     void (*deq_q4_k)(const uint8_t *blk, float *out);
     void (*deq_q5_k)(const uint8_t *blk, float *out);
     void (*deq_q6_k)(const uint8_t *blk, float *out);
+    /* attention: out[i] = q . rows[i*stride ..+d); out[..d) += sum_i a[i] rows[i*stride ..+d)
+     * (NULL: the scalar versions) */
+    void (*dot_rows)(const float *q, const float *rows, size_t stride, int64_t n, int64_t d, float *out);
+    void (*axpy_rows)(const float *a, const float *rows, size_t stride, int64_t n, int64_t d, float *out);
 } citer_kernel_set;
 
 extern const citer_kernel_set citer_kernels_scalar;

@@ -159,6 +159,48 @@ AVX2 static void avx2_bf16_row(const uint8_t *src, float *dst, int64_t n)
     for (; i < n; i++) dst[i] = citer_bf16_to_f32(rd16(src + 2 * i));
 }
 
+AVX2 static void avx2_dot_rows(const float *q, const float *rows, size_t stride, int64_t n, int64_t d, float *out)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = rows + (size_t)i * stride;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+        int64_t k = 0;
+        for (; k + 16 <= d; k += 16) {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k), _mm256_loadu_ps(r + k), s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k + 8), _mm256_loadu_ps(r + k + 8), s1);
+        }
+        for (; k + 8 <= d; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k), _mm256_loadu_ps(r + k), s0);
+        float t = hsum256(_mm256_add_ps(s0, s1));
+        for (; k < d; k++) t += q[k] * r[k];
+        out[i] = t;
+    }
+}
+
+/* out += sum_i a[i] rows[i]: 32 columns at a time held in registers over all rows. */
+AVX2 static void avx2_axpy_rows(const float *a, const float *rows, size_t stride, int64_t n, int64_t d, float *out)
+{
+    int64_t k = 0;
+    for (; k + 32 <= d; k += 32) {
+        __m256 o0 = _mm256_loadu_ps(out + k), o1 = _mm256_loadu_ps(out + k + 8);
+        __m256 o2 = _mm256_loadu_ps(out + k + 16), o3 = _mm256_loadu_ps(out + k + 24);
+        for (int64_t i = 0; i < n; i++) {
+            const float *r = rows + (size_t)i * stride + k;
+            __m256 av = _mm256_set1_ps(a[i]);
+            o0 = _mm256_fmadd_ps(av, _mm256_loadu_ps(r), o0);
+            o1 = _mm256_fmadd_ps(av, _mm256_loadu_ps(r + 8), o1);
+            o2 = _mm256_fmadd_ps(av, _mm256_loadu_ps(r + 16), o2);
+            o3 = _mm256_fmadd_ps(av, _mm256_loadu_ps(r + 24), o3);
+        }
+        _mm256_storeu_ps(out + k, o0), _mm256_storeu_ps(out + k + 8, o1);
+        _mm256_storeu_ps(out + k + 16, o2), _mm256_storeu_ps(out + k + 24, o3);
+    }
+    for (; k < d; k++) {
+        float o = out[k];
+        for (int64_t i = 0; i < n; i++) o += a[i] * rows[(size_t)i * stride + k];
+        out[k] = o;
+    }
+}
+
 const citer_kernel_set citer_kernels_avx2 = {
     .name = "avx2",
     .f32 = avx2_row_f32,
@@ -169,6 +211,8 @@ const citer_kernel_set citer_kernels_avx2 = {
     .dot_f32 = avx2_dot_f32,
     .f16_row = avx2_f16_row,
     .bf16_row = avx2_bf16_row,
+    .dot_rows = avx2_dot_rows,
+    .axpy_rows = avx2_axpy_rows,
 };
 
 /* ================= AVX-512 ================= */
@@ -407,6 +451,52 @@ AVX512 static float avx512_row_q6_k(const void *row, const float *x, int64_t n)
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+/* Tails of d that are not a multiple of 16 use masked loads. */
+AVX512 static void avx512_dot_rows(const float *q, const float *rows, size_t stride, int64_t n, int64_t d,
+                                   float *out)
+{
+    __mmask16 tail = (__mmask16)((1u << (d & 15)) - 1);
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = rows + (size_t)i * stride;
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+        int64_t k = 0;
+        for (; k + 32 <= d; k += 32) {
+            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + k), _mm512_loadu_ps(r + k), s0);
+            s1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + k + 16), _mm512_loadu_ps(r + k + 16), s1);
+        }
+        for (; k + 16 <= d; k += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + k), _mm512_loadu_ps(r + k), s0);
+        if (tail) s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + k), _mm512_maskz_loadu_ps(tail, r + k), s1);
+        out[i] = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    }
+}
+
+AVX512 static void avx512_axpy_rows(const float *a, const float *rows, size_t stride, int64_t n, int64_t d,
+                                    float *out)
+{
+    int64_t k = 0;
+    for (; k + 64 <= d; k += 64) {
+        __m512 o0 = _mm512_loadu_ps(out + k), o1 = _mm512_loadu_ps(out + k + 16);
+        __m512 o2 = _mm512_loadu_ps(out + k + 32), o3 = _mm512_loadu_ps(out + k + 48);
+        for (int64_t i = 0; i < n; i++) {
+            const float *r = rows + (size_t)i * stride + k;
+            __m512 av = _mm512_set1_ps(a[i]);
+            o0 = _mm512_fmadd_ps(av, _mm512_loadu_ps(r), o0);
+            o1 = _mm512_fmadd_ps(av, _mm512_loadu_ps(r + 16), o1);
+            o2 = _mm512_fmadd_ps(av, _mm512_loadu_ps(r + 32), o2);
+            o3 = _mm512_fmadd_ps(av, _mm512_loadu_ps(r + 48), o3);
+        }
+        _mm512_storeu_ps(out + k, o0), _mm512_storeu_ps(out + k + 16, o1);
+        _mm512_storeu_ps(out + k + 32, o2), _mm512_storeu_ps(out + k + 48, o3);
+    }
+    for (; k < d; k += 16) {
+        __mmask16 m = d - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (d - k)) - 1);
+        __m512 o = _mm512_maskz_loadu_ps(m, out + k);
+        for (int64_t i = 0; i < n; i++)
+            o = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), _mm512_maskz_loadu_ps(m, rows + (size_t)i * stride + k), o);
+        _mm512_mask_storeu_ps(out + k, m, o);
+    }
+}
+
 const citer_kernel_set citer_kernels_avx512 = {
     .name = "avx512",
     .f32 = avx512_row_f32,
@@ -420,23 +510,11 @@ const citer_kernel_set citer_kernels_avx512 = {
     .dot_f32 = avx512_dot_f32,
     .f16_row = avx2_f16_row,
     .bf16_row = avx2_bf16_row,
+    .dot_rows = avx512_dot_rows,
+    .axpy_rows = avx512_axpy_rows,
 };
 
 #else /* not x86-64 with GCC/Clang: scalar only */
-
-AVX2 static void avx2_f16_row(const uint8_t *src, float *dst, int64_t n)
-{
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_f16x8(src + 2 * i));
-    for (; i < n; i++) dst[i] = _cvtsh_ss(rd16(src + 2 * i));
-}
-
-AVX2 static void avx2_bf16_row(const uint8_t *src, float *dst, int64_t n)
-{
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_bf16x8(src + 2 * i));
-    for (; i < n; i++) dst[i] = citer_bf16_to_f32(rd16(src + 2 * i));
-}
 
 const citer_kernel_set citer_kernels_avx2 = {0};
 const citer_kernel_set citer_kernels_avx512 = {0};
