@@ -10,6 +10,8 @@
  * never compete for cores; tile boundaries are fixed multiples of TILE, so results do not depend
  * on the thread count either. */
 #include <cblas.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +87,32 @@ static float sdot_row_q4_0(const void *row, const float *x, int64_t n)
     return t;
 }
 
+/* int8 activations: the integer dot of each block times both scales. */
+static float sdot8_q8_0(const void *row, const citer_xq8 *x, int64_t n)
+{
+    const uint8_t *b = row;
+    float t = 0;
+    for (int64_t i = 0; i < n / QK; i++, b += 34) {
+        int32_t s = 0;
+        for (int k = 0; k < QK; k++) s += (int8_t)b[2 + k] * x->q[i * QK + k];
+        t += citer_f16_to_f32(rd16(b)) * x->d[i] * (float)s;
+    }
+    return t;
+}
+
+static float sdot8_q4_0(const void *row, const citer_xq8 *x, int64_t n)
+{
+    const uint8_t *b = row;
+    float t = 0;
+    for (int64_t i = 0; i < n / QK; i++, b += 18) {
+        const int8_t *q = x->q + i * QK;
+        int32_t s = 0;
+        for (int k = 0; k < 16; k++) s += ((b[2 + k] & 15) - 8) * q[k] + ((b[2 + k] >> 4) - 8) * q[k + 16];
+        t += citer_f16_to_f32(rd16(b)) * x->d[i] * (float)s;
+    }
+    return t;
+}
+
 const citer_kernel_set citer_kernels_scalar = {
     .name = "scalar",
     .f32 = sdot_row_f32,
@@ -93,6 +121,8 @@ const citer_kernel_set citer_kernels_scalar = {
     .q8_0 = sdot_row_q8_0,
     .q4_0 = sdot_row_q4_0,
     .dot_f32 = sdot_f32,
+    .q8_0_i8 = sdot8_q8_0,
+    .q4_0_i8 = sdot8_q4_0,
 };
 
 /* ---- dispatch ---- */
@@ -134,6 +164,78 @@ int citer_kernels_force(const char *name)
 
 const char *citer_kernels_name(void) { return kset()->name; }
 
+static atomic_int int8_mode = -1; /* -1: not yet read from the environment */
+
+static int int8_activations(void)
+{
+    int m = atomic_load_explicit(&int8_mode, memory_order_relaxed);
+    if (m < 0) {
+        const char *e = getenv("CITER_INT8_ACT");
+        m = e && atoi(e) > 0;
+        atomic_store(&int8_mode, m);
+    }
+    return m;
+}
+
+int citer_set_int8_activations(int on)
+{
+    int old = int8_activations();
+    atomic_store(&int8_mode, on ? 1 : 0);
+    return old;
+}
+
+/* ---- int8 activations ---- */
+
+/* The calling thread's buffer for a quantized activation vector, kept between calls (a
+ * matvec quantizes x in the caller before the pool's threads read it). */
+static pthread_key_t xq8_key;
+static pthread_once_t xq8_once = PTHREAD_ONCE_INIT;
+
+typedef struct {
+    int64_t cap;
+    citer_xq8 x;
+} xq8_buf;
+
+static void xq8_free(void *p) { free(p); }
+static void xq8_key_init(void) { pthread_key_create(&xq8_key, xq8_free); }
+
+/* Quantize x (n a multiple of 32) into the calling thread's buffer. */
+static const citer_xq8 *quantize_activations(const float *x, int64_t n)
+{
+    pthread_once(&xq8_once, xq8_key_init);
+    xq8_buf *b = pthread_getspecific(xq8_key);
+    if (!b || b->cap < n) {
+        free(b);
+        /* one allocation: header, then q, d, dl, c128, c8 (4-byte arrays first for alignment) */
+        b = xmalloc(sizeof *b + (size_t)n / 32 * sizeof(float) + (size_t)n / 4 * 12 + (size_t)n);
+        b->cap = n;
+        b->x.d = (float *)(b + 1);
+        b->x.dl = b->x.d + n / 32;
+        b->x.c128 = (int32_t *)(b->x.dl + n / 4);
+        b->x.c8 = b->x.c128 + n / 4;
+        b->x.q = (int8_t *)(b->x.c8 + n / 4);
+        pthread_setspecific(xq8_key, b);
+    }
+    citer_xq8 *q = &b->x;
+    q->n = n;
+    for (int64_t i = 0; i < n / QK; i++) {
+        const float *v = x + i * QK;
+        float amax = 0;
+        for (int k = 0; k < QK; k++) amax = fmaxf(amax, fabsf(v[k]));
+        float d = amax / 127, id = d > 0 ? 1 / d : 0;
+        q->d[i] = d;
+        for (int k = 0; k < QK; k++) q->q[i * QK + k] = (int8_t)lrintf(v[k] * id);
+        for (int g = 0; g < 8; g++) {
+            const int8_t *p = q->q + i * QK + 4 * g;
+            int32_t sum = p[0] + p[1] + p[2] + p[3];
+            q->dl[i * 8 + g] = d;
+            q->c128[i * 8 + g] = -128 * sum;
+            q->c8[i * 8 + g] = -8 * sum;
+        }
+    }
+    return q;
+}
+
 /* ---- attention helpers ---- */
 
 static void sdot_rows(const float *q, const float *rows, size_t stride, int64_t n, int64_t d, float *out)
@@ -167,6 +269,7 @@ void citer_axpy_rows(const float *a, const float *rows, size_t stride, int64_t n
 typedef struct {
     const citer_matrix *w;
     float *y;
+    citer_dot8_fn dot8;                          /* int8 activations, or NULL: */
     citer_dot_fn dot;                            /* a dedicated row kernel, or NULL: */
     void (*deq)(const uint8_t *blk, float *out); /* per-block dequantizer + dot_f32 */
     int64_t block_elems;
@@ -176,6 +279,7 @@ typedef struct {
 
 typedef struct {
     const float *x;
+    const citer_xq8 *xq; /* x quantized, when a part uses int8 activations */
     const citer_kernel_set *ks;
     int n;
     matvec_part part[4];
@@ -207,7 +311,8 @@ static void matvec_rows(void *arg, int64_t begin, int64_t end)
         const uint8_t *base = p->w->data;
         for (int64_t r = b; r < e; r++) {
             const uint8_t *row = base + (size_t)r * p->w->row_bytes;
-            p->y[r] = p->dot ? p->dot(row, j->x, p->w->cols) : dot_by_blocks(j, p, row);
+            p->y[r] = p->dot8 ? p->dot8(row, j->xq, p->w->cols)
+                      : p->dot ? p->dot(row, j->x, p->w->cols) : dot_by_blocks(j, p, row);
         }
     }
 }
@@ -231,12 +336,19 @@ static void matvec_part_init(matvec_part *p, const citer_kernel_set *ks, const c
     case GGML_Q6_K: p->dot = ks->q6_k; p->deq = ks->deq_q6_k; break;
     default: break;
     }
+    if (int8_activations()) {
+        /* the AVX-512 int8 kernels need VNNI; without it, the scalar int8 kernels */
+        const citer_kernel_set *k8 = ks == &citer_kernels_avx512 && !citer_cpu_has_avx512vnni() ? &citer_kernels_scalar : ks;
+        if (w->type == GGML_Q8_0) p->dot8 = k8->q8_0_i8;
+        if (w->type == GGML_Q4_0) p->dot8 = k8->q4_0_i8;
+    }
 }
 
 void citer_matvec_multi(const citer_matrix *const *w, int n, const float *x, float *const *y)
 {
     matvec_job j;
     j.x = x;
+    j.xq = NULL;
     j.ks = kset();
     j.n = 0;
     int64_t rows = 0;
@@ -249,6 +361,8 @@ void citer_matvec_multi(const citer_matrix *const *w, int n, const float *x, flo
         matvec_part_init(&j.part[j.n++], j.ks, w[k], y[k], rows);
         rows += w[k]->rows;
     }
+    for (int k = 0; k < j.n; k++)
+        if (j.part[k].dot8 && !j.xq) j.xq = quantize_activations(x, j.part[k].w->cols);
     if (rows > 0) citer_parallel_for(rows, matvec_rows, &j);
 }
 

@@ -60,6 +60,15 @@ int citer_get_threads(void);
  * OpenBLAS itself at one thread (openblas_set_num_threads(1)). */
 void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end), void *arg);
 
+/* Int8 activation mode for quantized weights (Q8_0, Q4_0): the activation vector is rounded to
+ * 8 bits per block of 32 once per matvec and multiplied with integer dot products (AVX-512 VNNI
+ * where the CPU has it), as llama.cpp does. Faster where unpacking weights to f32 is the
+ * bottleneck, but not exact: a dot product is off by ~0.3% of sum|w x| (tests/t_kernels.c) and
+ * the logits of a q8_0 model by ~1e-2 relative L2. Off by default (f32 activations, results
+ * within f32 rounding of dequantize-then-f32); on with citer_set_int8_activations(1) or
+ * CITER_INT8_ACT=1 in the environment. Returns the previous setting; call while no kernel runs. */
+int citer_set_int8_activations(int on);
+
 /* Instruction set of the matvec kernels: "scalar", "avx2" (AVX2+FMA+F16C) or "avx512"
  * (AVX-512 F/BW/VL), the best the CPU has unless forced. citer_kernels_force(name) selects one
  * (NULL or "auto": back to the best); -1 with citer_error() if the CPU lacks it. A test hook:
