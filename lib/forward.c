@@ -1,6 +1,7 @@
 #include "forward.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,37 @@ static void rope(float *x, int n_heads, int hd, int layout, const float *cs, con
     }
 }
 
+/* Per-thread scratch memory, kept between calls so that a decode step allocates nothing (and
+ * sequences used alternately from one thread share it). Slot 0 holds the activations of a chunk
+ * (the calling thread), slot 1 attention scores (any pool thread, the caller included, while its
+ * slot 0 is in use). Freed when the thread exits. */
+typedef struct {
+    size_t cap;
+    float data[];
+} scratch;
+
+static pthread_key_t scratch_key[2];
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_keys(void)
+{
+    pthread_key_create(&scratch_key[0], free);
+    pthread_key_create(&scratch_key[1], free);
+}
+
+static float *scratch_floats(int slot, size_t n)
+{
+    pthread_once(&scratch_once, scratch_keys);
+    scratch *sc = pthread_getspecific(scratch_key[slot]);
+    if (!sc || sc->cap < n) {
+        free(sc);
+        sc = xmalloc(sizeof *sc + n * sizeof(float));
+        sc->cap = n;
+        pthread_setspecific(scratch_key[slot], sc);
+    }
+    return sc->data;
+}
+
 typedef struct {
     const citer_model *m;
     const citer_seq *s;
@@ -69,42 +101,49 @@ typedef struct {
     float *out;     /* n x q_dim */
 } attn_job;
 
-/* One (position, head) pair per work item: scores over the causal prefix, softmax, sum of values. */
+/* One (position, kv head) pair per work item: the query heads sharing that kv head (GQA) each
+ * get scores over the causal prefix, a softmax and a weighted sum of values. Keys and values
+ * are rows at a stride of kv_dim inside a page of the cache; a page's keys are read once for
+ * all heads of the group. */
 static void attn_work(void *arg, int64_t begin, int64_t end)
 {
     attn_job *J = arg;
     const citer_config *c = &J->m->cfg;
-    int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, qd = c->n_heads * hd;
+    int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
     float scale = 1.0f / sqrtf((float)hd);
     int ctx = J->pos0 + J->n;
-    float *att = xmalloc((size_t)ctx * sizeof *att);
+    float *att = scratch_floats(1, (size_t)group * ctx);
     for (int64_t w = begin; w < end; w++) {
-        int t = (int)(w / c->n_heads), h = (int)(w % c->n_heads), g = h / group;
+        int t = (int)(w / c->n_kv_heads), g = (int)(w % c->n_kv_heads);
         int len = J->pos0 + t + 1;
-        const float *q = J->q + (size_t)t * qd + (size_t)h * hd;
-        float mx = -INFINITY;
-        for (int p = 0; p < len; p++) {
-            const float *k = citer_seq_k(J->s, J->layer, p) + (size_t)g * hd;
-            float dot = 0;
-            for (int i = 0; i < hd; i++) dot += q[i] * k[i];
-            att[p] = dot * scale;
-            if (att[p] > mx) mx = att[p];
+        const float *q = J->q + (size_t)t * qd + (size_t)g * group * hd;
+        float *o = J->out + (size_t)t * qd + (size_t)g * group * hd;
+        for (int p0 = 0; p0 < len; p0 += CITER_KV_PAGE) {
+            int cnt = len - p0 < CITER_KV_PAGE ? len - p0 : CITER_KV_PAGE;
+            const float *k = citer_seq_k(J->s, J->layer, p0) + (size_t)g * hd;
+            for (int i = 0; i < group; i++) citer_dot_rows(q + (size_t)i * hd, k, (size_t)kvd, cnt, hd, att + (size_t)i * len + p0);
         }
-        double sum = 0;
-        for (int p = 0; p < len; p++) {
-            att[p] = expf(att[p] - mx);
-            sum += att[p];
+        for (int i = 0; i < group; i++) {
+            float *a = att + (size_t)i * len, mx = -INFINITY;
+            for (int p = 0; p < len; p++) {
+                a[p] *= scale;
+                if (a[p] > mx) mx = a[p];
+            }
+            double sum = 0;
+            for (int p = 0; p < len; p++) {
+                a[p] = expf(a[p] - mx);
+                sum += a[p];
+            }
+            float inv = (float)(1.0 / sum);
+            for (int p = 0; p < len; p++) a[p] *= inv;
         }
-        float inv = (float)(1.0 / sum);
-        float *o = J->out + (size_t)t * qd + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof *o);
-        for (int p = 0; p < len; p++) {
-            const float *v = citer_seq_v(J->s, J->layer, p) + (size_t)g * hd;
-            float a = att[p] * inv;
-            for (int i = 0; i < hd; i++) o[i] += a * v[i];
+        memset(o, 0, (size_t)group * hd * sizeof *o);
+        for (int p0 = 0; p0 < len; p0 += CITER_KV_PAGE) {
+            int cnt = len - p0 < CITER_KV_PAGE ? len - p0 : CITER_KV_PAGE;
+            const float *v = citer_seq_v(J->s, J->layer, p0) + (size_t)g * hd;
+            for (int i = 0; i < group; i++) citer_axpy_rows(att + (size_t)i * len + p0, v, (size_t)kvd, cnt, hd, o + (size_t)i * hd);
         }
     }
-    free(att);
 }
 
 /* Y = X W^T for n rows: matrix-vector for one token, matrix-matrix for many. */
@@ -112,6 +151,14 @@ static void linear(const citer_matrix *w, const float *x, int n, float *y)
 {
     if (n == 1) citer_matvec(w, x, y);
     else citer_matmul(w, x, n, y);
+}
+
+/* Several matrices over the same input (q/k/v, gate/up): one pass over x for a single token. */
+static void linear_multi(const citer_matrix *const *w, int k, const float *x, int n, float *const *y)
+{
+    if (n == 1) citer_matvec_multi(w, k, x, y);
+    else
+        for (int i = 0; i < k; i++) citer_matmul(w[i], x, n, y[i]);
 }
 
 /* One chunk of checked input. */
@@ -122,16 +169,10 @@ static void forward_chunk(const citer_model *m, citer_seq *s, const int32_t *tok
     int pos0 = s->len;
     int D = c->dim, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, F = c->ffn_dim;
     int half = hd / 2;
-    float *x = xmalloc((size_t)n * D * sizeof *x);
-    float *h = xmalloc((size_t)n * D * sizeof *h);
-    float *q = xmalloc((size_t)n * qd * sizeof *q);
-    float *k = xmalloc((size_t)n * kvd * sizeof *k);
-    float *v = xmalloc((size_t)n * kvd * sizeof *v);
-    float *att = xmalloc((size_t)n * qd * sizeof *att);
-    float *gate = xmalloc((size_t)n * F * sizeof *gate);
-    float *up = xmalloc((size_t)n * F * sizeof *up);
-    float *cs = xmalloc((size_t)n * half * sizeof *cs);
-    float *sn = xmalloc((size_t)n * half * sizeof *sn);
+    size_t nn = (size_t)n;
+    float *x = scratch_floats(0, nn * (2 * D + 2 * qd + 2 * kvd + 2 * F + 2 * half));
+    float *h = x + nn * D, *q = h + nn * D, *k = q + nn * qd, *v = k + nn * kvd, *att = v + nn * kvd;
+    float *gate = att + nn * qd, *up = gate + nn * F, *cs = up + nn * F, *sn = cs + nn * half;
 
     double inv[512];
     rope_inv_freq(m, inv);
@@ -146,9 +187,9 @@ static void forward_chunk(const citer_model *m, citer_seq *s, const int32_t *tok
     for (int l = 0; l < c->n_layers; l++) {
         const citer_layer *L = &m->layers[l];
         for (int t = 0; t < n; t++) rmsnorm(h + (size_t)t * D, x + (size_t)t * D, L->attn_norm, D, c->rms_eps);
-        linear(&L->wq, h, n, q);
-        linear(&L->wk, h, n, k);
-        linear(&L->wv, h, n, v);
+        const citer_matrix *wqkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *qkv[3] = {q, k, v};
+        linear_multi(wqkv, 3, h, n, qkv);
         for (int t = 0; t < n; t++) {
             float *qt = q + (size_t)t * qd, *kt = k + (size_t)t * kvd, *vt = v + (size_t)t * kvd;
             if (L->bq)
@@ -167,29 +208,29 @@ static void forward_chunk(const citer_model *m, citer_seq *s, const int32_t *tok
             memcpy(citer_seq_v_write(s, l, pos0 + t), vt, (size_t)kvd * sizeof *vt);
         }
         attn_job job = {m, s, l, n, pos0, q, att};
-        citer_parallel_for((int64_t)n * c->n_heads, attn_work, &job);
+        citer_parallel_for((int64_t)n * c->n_kv_heads, attn_work, &job);
         linear(&L->wo, att, n, h);
-        for (size_t i = 0; i < (size_t)n * D; i++) x[i] += h[i];
+        for (size_t i = 0; i < nn * D; i++) x[i] += h[i];
 
         for (int t = 0; t < n; t++) rmsnorm(h + (size_t)t * D, x + (size_t)t * D, L->ffn_norm, D, c->rms_eps);
-        linear(&L->w_gate, h, n, gate);
-        linear(&L->w_up, h, n, up);
-        for (size_t i = 0; i < (size_t)n * F; i++) {
+        const citer_matrix *wgu[2] = {&L->w_gate, &L->w_up};
+        float *gu[2] = {gate, up};
+        linear_multi(wgu, 2, h, n, gu);
+        for (size_t i = 0; i < nn * F; i++) {
             float g = gate[i];
             gate[i] = g / (1.0f + expf(-g)) * up[i];
         }
         linear(&L->w_down, gate, n, h);
-        for (size_t i = 0; i < (size_t)n * D; i++) x[i] += h[i];
+        for (size_t i = 0; i < nn * D; i++) x[i] += h[i];
     }
     s->len = pos0 + n;
 
     for (int t = 0; t < n; t++) rmsnorm(x + (size_t)t * D, x + (size_t)t * D, m->out_norm, D, c->rms_eps);
-    if (hidden) memcpy(hidden, x, (size_t)n * D * sizeof *x);
+    if (hidden) memcpy(hidden, x, nn * D * sizeof *x);
     if (logits) {
         if (all_logits) linear(&m->output, x, n, logits);
         else linear(&m->output, x + (size_t)(n - 1) * D, 1, logits);
     }
-    free(x), free(h), free(q), free(k), free(v), free(att), free(gate), free(up), free(cs), free(sn);
 }
 
 int citer_forward(const citer_model *m, citer_seq *s, const int32_t *tokens, int n, float *hidden, float *logits,

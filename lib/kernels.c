@@ -10,6 +10,8 @@
  * never compete for cores; tile boundaries are fixed multiples of TILE, so results do not depend
  * on the thread count either. */
 #include <cblas.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +87,32 @@ static float sdot_row_q4_0(const void *row, const float *x, int64_t n)
     return t;
 }
 
+/* int8 activations: the integer dot of each block times both scales. */
+static float sdot8_q8_0(const void *row, const citer_xq8 *x, int64_t n)
+{
+    const uint8_t *b = row;
+    float t = 0;
+    for (int64_t i = 0; i < n / QK; i++, b += 34) {
+        int32_t s = 0;
+        for (int k = 0; k < QK; k++) s += (int8_t)b[2 + k] * x->q[i * QK + k];
+        t += citer_f16_to_f32(rd16(b)) * x->d[i] * (float)s;
+    }
+    return t;
+}
+
+static float sdot8_q4_0(const void *row, const citer_xq8 *x, int64_t n)
+{
+    const uint8_t *b = row;
+    float t = 0;
+    for (int64_t i = 0; i < n / QK; i++, b += 18) {
+        const int8_t *q = x->q + i * QK;
+        int32_t s = 0;
+        for (int k = 0; k < 16; k++) s += ((b[2 + k] & 15) - 8) * q[k] + ((b[2 + k] >> 4) - 8) * q[k + 16];
+        t += citer_f16_to_f32(rd16(b)) * x->d[i] * (float)s;
+    }
+    return t;
+}
+
 const citer_kernel_set citer_kernels_scalar = {
     .name = "scalar",
     .f32 = sdot_row_f32,
@@ -93,6 +121,8 @@ const citer_kernel_set citer_kernels_scalar = {
     .q8_0 = sdot_row_q8_0,
     .q4_0 = sdot_row_q4_0,
     .dot_f32 = sdot_f32,
+    .q8_0_i8 = sdot8_q8_0,
+    .q4_0_i8 = sdot8_q4_0,
 };
 
 /* ---- dispatch ---- */
@@ -134,31 +164,139 @@ int citer_kernels_force(const char *name)
 
 const char *citer_kernels_name(void) { return kset()->name; }
 
-/* ---- matvec ---- */
+static atomic_int int8_mode = -1; /* -1: not yet read from the environment */
+
+static int int8_activations(void)
+{
+    int m = atomic_load_explicit(&int8_mode, memory_order_relaxed);
+    if (m < 0) {
+        const char *e = getenv("CITER_INT8_ACT");
+        m = e && atoi(e) > 0;
+        atomic_store(&int8_mode, m);
+    }
+    return m;
+}
+
+int citer_set_int8_activations(int on)
+{
+    int old = int8_activations();
+    atomic_store(&int8_mode, on ? 1 : 0);
+    return old;
+}
+
+/* ---- int8 activations ---- */
+
+/* The calling thread's buffer for a quantized activation vector, kept between calls (a
+ * matvec quantizes x in the caller before the pool's threads read it). */
+static pthread_key_t xq8_key;
+static pthread_once_t xq8_once = PTHREAD_ONCE_INIT;
 
 typedef struct {
+    int64_t cap;
+    citer_xq8 x;
+} xq8_buf;
+
+static void xq8_free(void *p) { free(p); }
+static void xq8_key_init(void) { pthread_key_create(&xq8_key, xq8_free); }
+
+/* Quantize x (n a multiple of 32) into the calling thread's buffer. */
+static const citer_xq8 *quantize_activations(const float *x, int64_t n)
+{
+    pthread_once(&xq8_once, xq8_key_init);
+    xq8_buf *b = pthread_getspecific(xq8_key);
+    if (!b || b->cap < n) {
+        free(b);
+        /* one allocation: header, then q, d, dl, c128, c8 (4-byte arrays first for alignment) */
+        b = xmalloc(sizeof *b + (size_t)n / 32 * sizeof(float) + (size_t)n / 4 * 12 + (size_t)n);
+        b->cap = n;
+        b->x.d = (float *)(b + 1);
+        b->x.dl = b->x.d + n / 32;
+        b->x.c128 = (int32_t *)(b->x.dl + n / 4);
+        b->x.c8 = b->x.c128 + n / 4;
+        b->x.q = (int8_t *)(b->x.c8 + n / 4);
+        pthread_setspecific(xq8_key, b);
+    }
+    citer_xq8 *q = &b->x;
+    q->n = n;
+    for (int64_t i = 0; i < n / QK; i++) {
+        const float *v = x + i * QK;
+        float amax = 0;
+        for (int k = 0; k < QK; k++) amax = fmaxf(amax, fabsf(v[k]));
+        float d = amax / 127, id = d > 0 ? 1 / d : 0;
+        q->d[i] = d;
+        for (int k = 0; k < QK; k++) q->q[i * QK + k] = (int8_t)lrintf(v[k] * id);
+        for (int g = 0; g < 8; g++) {
+            const int8_t *p = q->q + i * QK + 4 * g;
+            int32_t sum = p[0] + p[1] + p[2] + p[3];
+            q->dl[i * 8 + g] = d;
+            q->c128[i * 8 + g] = -128 * sum;
+            q->c8[i * 8 + g] = -8 * sum;
+        }
+    }
+    return q;
+}
+
+/* ---- attention helpers ---- */
+
+static void sdot_rows(const float *q, const float *rows, size_t stride, int64_t n, int64_t d, float *out)
+{
+    for (int64_t i = 0; i < n; i++) out[i] = sdot_f32(q, rows + (size_t)i * stride, d);
+}
+
+static void saxpy_rows(const float *a, const float *rows, size_t stride, int64_t n, int64_t d, float *out)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = rows + (size_t)i * stride;
+        for (int64_t k = 0; k < d; k++) out[k] += a[i] * r[k];
+    }
+}
+
+void citer_dot_rows(const float *q, const float *rows, size_t stride, int64_t n, int64_t d, float *out)
+{
+    const citer_kernel_set *k = kset();
+    (k->dot_rows ? k->dot_rows : sdot_rows)(q, rows, stride, n, d, out);
+}
+
+void citer_axpy_rows(const float *a, const float *rows, size_t stride, int64_t n, int64_t d, float *out)
+{
+    const citer_kernel_set *k = kset();
+    (k->axpy_rows ? k->axpy_rows : saxpy_rows)(a, rows, stride, n, d, out);
+}
+
+/* ---- matvec ---- */
+
+/* One matrix of a matvec job. */
+typedef struct {
     const citer_matrix *w;
-    const float *x;
     float *y;
-    const citer_kernel_set *ks;
-    citer_dot_fn dot;                          /* a dedicated row kernel, or NULL: */
+    citer_dot8_fn dot8;                          /* int8 activations, or NULL: */
+    citer_dot_fn dot;                            /* a dedicated row kernel, or NULL: */
     void (*deq)(const uint8_t *blk, float *out); /* per-block dequantizer + dot_f32 */
     int64_t block_elems;
     size_t block_bytes;
+    int64_t first; /* index of its first row in the job's concatenated rows */
+} matvec_part;
+
+typedef struct {
+    const float *x;
+    const citer_xq8 *xq; /* x quantized, when a part uses int8 activations */
+    const citer_kernel_set *ks;
+    int n;
+    matvec_part part[4];
 } matvec_job;
 
 /* Row dot for types without a dedicated kernel: dequantize block by block into a stack
  * buffer and dot it with the matching slice of x. */
-static float dot_by_blocks(const matvec_job *j, const uint8_t *row)
+static float dot_by_blocks(const matvec_job *j, const matvec_part *p, const uint8_t *row)
 {
     float buf[QKK];
     float t = 0;
-    int64_t nb = j->w->cols / j->block_elems;
+    int64_t nb = p->w->cols / p->block_elems;
     for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *blk = row + (size_t)i * j->block_bytes;
-        if (j->deq) j->deq(blk, buf);
-        else citer_dequantize_block(j->w->type, blk, buf);
-        t += j->ks->dot_f32(buf, j->x + i * j->block_elems, j->block_elems);
+        const uint8_t *blk = row + (size_t)i * p->block_bytes;
+        if (p->deq) p->deq(blk, buf);
+        else citer_dequantize_block(p->w->type, blk, buf);
+        t += j->ks->dot_f32(buf, j->x + i * p->block_elems, p->block_elems);
     }
     return t;
 }
@@ -166,46 +304,69 @@ static float dot_by_blocks(const matvec_job *j, const uint8_t *row)
 static void matvec_rows(void *arg, int64_t begin, int64_t end)
 {
     const matvec_job *j = arg;
-    const uint8_t *base = j->w->data;
-    for (int64_t r = begin; r < end; r++) {
-        const uint8_t *row = base + (size_t)r * j->w->row_bytes;
-        j->y[r] = j->dot ? j->dot(row, j->x, j->w->cols) : dot_by_blocks(j, row);
+    for (int k = 0; k < j->n; k++) {
+        const matvec_part *p = &j->part[k];
+        int64_t b = begin > p->first ? begin - p->first : 0, e = end - p->first;
+        if (e > p->w->rows) e = p->w->rows;
+        const uint8_t *base = p->w->data;
+        for (int64_t r = b; r < e; r++) {
+            const uint8_t *row = base + (size_t)r * p->w->row_bytes;
+            p->y[r] = p->dot8 ? p->dot8(row, j->xq, p->w->cols)
+                      : p->dot ? p->dot(row, j->x, p->w->cols) : dot_by_blocks(j, p, row);
+        }
     }
 }
 
-static void matvec_job_init(matvec_job *j, const citer_matrix *w, const float *x, float *y)
+static void matvec_part_init(matvec_part *p, const citer_kernel_set *ks, const citer_matrix *w, float *y,
+                             int64_t first)
 {
-    const citer_kernel_set *ks = kset();
-    memset(j, 0, sizeof *j);
-    j->w = w;
-    j->x = x;
-    j->y = y;
-    j->ks = ks;
-    citer_block_geometry(w->type, &j->block_elems, &j->block_bytes);
+    memset(p, 0, sizeof *p);
+    p->w = w;
+    p->y = y;
+    p->first = first;
+    citer_block_geometry(w->type, &p->block_elems, &p->block_bytes);
     switch (w->type) {
-    case GGML_F32: j->dot = ks->f32; break;
-    case GGML_F16: j->dot = ks->f16; break;
-    case GGML_BF16: j->dot = ks->bf16; break;
-    case GGML_Q8_0: j->dot = ks->q8_0; break;
-    case GGML_Q4_0: j->dot = ks->q4_0; break;
-    case GGML_Q4_K: j->dot = ks->q4_k; j->deq = ks->deq_q4_k; break;
-    case GGML_Q5_K: j->dot = ks->q5_k; j->deq = ks->deq_q5_k; break;
-    case GGML_Q6_K: j->dot = ks->q6_k; j->deq = ks->deq_q6_k; break;
+    case GGML_F32: p->dot = ks->f32; break;
+    case GGML_F16: p->dot = ks->f16; break;
+    case GGML_BF16: p->dot = ks->bf16; break;
+    case GGML_Q8_0: p->dot = ks->q8_0; break;
+    case GGML_Q4_0: p->dot = ks->q4_0; break;
+    case GGML_Q4_K: p->dot = ks->q4_k; p->deq = ks->deq_q4_k; break;
+    case GGML_Q5_K: p->dot = ks->q5_k; p->deq = ks->deq_q5_k; break;
+    case GGML_Q6_K: p->dot = ks->q6_k; p->deq = ks->deq_q6_k; break;
     default: break;
     }
+    if (int8_activations()) {
+        /* the AVX-512 int8 kernels need VNNI; without it, the scalar int8 kernels */
+        const citer_kernel_set *k8 = ks == &citer_kernels_avx512 && !citer_cpu_has_avx512vnni() ? &citer_kernels_scalar : ks;
+        if (w->type == GGML_Q8_0) p->dot8 = k8->q8_0_i8;
+        if (w->type == GGML_Q4_0) p->dot8 = k8->q4_0_i8;
+    }
 }
 
-void citer_matvec(const citer_matrix *w, const float *x, float *y)
+void citer_matvec_multi(const citer_matrix *const *w, int n, const float *x, float *const *y)
 {
-    if (w->rows <= 0) return;
-    if (!citer_type_supported(w->type)) { /* citer_matrix_init refuses these: zeros, not a crash */
-        memset(y, 0, sizeof(float) * (size_t)w->rows);
-        return;
-    }
     matvec_job j;
-    matvec_job_init(&j, w, x, y);
-    citer_parallel_for(w->rows, matvec_rows, &j);
+    j.x = x;
+    j.xq = NULL;
+    j.ks = kset();
+    j.n = 0;
+    int64_t rows = 0;
+    for (int k = 0; k < n && k < 4; k++) {
+        if (w[k]->rows <= 0) continue;
+        if (!citer_type_supported(w[k]->type)) { /* citer_matrix_init refuses these: zeros, not a crash */
+            memset(y[k], 0, sizeof(float) * (size_t)w[k]->rows);
+            continue;
+        }
+        matvec_part_init(&j.part[j.n++], j.ks, w[k], y[k], rows);
+        rows += w[k]->rows;
+    }
+    for (int k = 0; k < j.n; k++)
+        if (j.part[k].dot8 && !j.xq) j.xq = quantize_activations(x, j.part[k].w->cols);
+    if (rows > 0) citer_parallel_for(rows, matvec_rows, &j);
 }
+
+void citer_matvec(const citer_matrix *w, const float *x, float *y) { citer_matvec_multi(&w, 1, x, &y); }
 
 /* ---- matmul ---- */
 
@@ -259,11 +420,7 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
         return;
     }
     if (T < MATMUL_MIN_T) {
-        matvec_job j;
-        for (int64_t t = 0; t < T; t++) {
-            matvec_job_init(&j, w, X + t * w->cols, Y + t * w->rows);
-            citer_parallel_for(w->rows, matvec_rows, &j);
-        }
+        for (int64_t t = 0; t < T; t++) citer_matvec(w, X + t * w->cols, Y + t * w->rows);
         return;
     }
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);

@@ -38,6 +38,13 @@ int citer_quantize_row(int type, const float *src, void *dst, int64_t n);
 void citer_matvec(const citer_matrix *w, const float *x, float *y);
 /* Y[t*rows + r] = W[r,:] . X[t*cols ...]  for t in [0, T): prefill, matrix-matrix. */
 void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y);
+/* y[k] = W[k] x for n <= 4 matrices with the same cols, in one pass over x and one dispatch to
+ * the pool (q/k/v, gate/up): each row's result is the same as citer_matvec's. */
+void citer_matvec_multi(const citer_matrix *const *w, int n, const float *x, float *const *y);
+/* Attention helpers over rows of d floats at a stride (keys, values of a KV cache page):
+ * out[i] = q . rows[i*stride .. +d) for i < n;  out[0..d) += sum_i a[i] * rows[i*stride .. +d). */
+void citer_dot_rows(const float *q, const float *rows, size_t stride, int64_t n, int64_t d, float *out);
+void citer_axpy_rows(const float *a, const float *rows, size_t stride, int64_t n, int64_t d, float *out);
 /* Row r of W as f32 (embedding lookup). */
 void citer_matrix_row(const citer_matrix *w, int64_t r, float *out);
 
@@ -52,6 +59,15 @@ int citer_get_threads(void);
  * while a citer_parallel_for runs. matmul calls OpenBLAS from the pool's threads and keeps
  * OpenBLAS itself at one thread (openblas_set_num_threads(1)). */
 void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end), void *arg);
+
+/* Int8 activation mode for quantized weights (Q8_0, Q4_0): the activation vector is rounded to
+ * 8 bits per block of 32 once per matvec and multiplied with integer dot products (AVX-512 VNNI
+ * where the CPU has it), as llama.cpp does. Faster where unpacking weights to f32 is the
+ * bottleneck, but not exact: a dot product is off by ~0.3% of sum|w x| (tests/t_kernels.c) and
+ * the logits of a q8_0 model by ~1e-2 relative L2. Off by default (f32 activations, results
+ * within f32 rounding of dequantize-then-f32); on with citer_set_int8_activations(1) or
+ * CITER_INT8_ACT=1 in the environment. Returns the previous setting; call while no kernel runs. */
+int citer_set_int8_activations(int on);
 
 /* Instruction set of the matvec kernels: "scalar", "avx2" (AVX2+FMA+F16C) or "avx512"
  * (AVX-512 F/BW/VL), the best the CPU has unless forced. citer_kernels_force(name) selects one

@@ -58,6 +58,23 @@ static inline void kquant_scale_min(const uint8_t *s, int i, int *sc, int *mn)
 /* A row dot product: W row (cols elements of the type) . x. */
 typedef float (*citer_dot_fn)(const void *row, const float *x, int64_t cols);
 
+/* An activation vector rounded to 8 bits per block of 32 (int8 activation mode), quantized once
+ * per matvec: q[i] = round(x[i] / d[b]) with d[b] = max|x| over block b / 127. For the 8 groups
+ * of 4 consecutive elements of a block (the int32 lanes of a 256-bit VNNI dot product) it also
+ * keeps -128 and -8 times the group's sum of q: the corrections for weights offset by 128
+ * (Q8_0 made unsigned) or by 8 (Q4_0 nibbles), and d[b] repeated per group. */
+typedef struct {
+    int64_t n;        /* elements, a multiple of 32 */
+    int8_t *q;        /* [n] */
+    float *d;         /* [n/32] */
+    float *dl;        /* [n/4]: d of the group's block */
+    int32_t *c128;    /* [n/4] */
+    int32_t *c8;      /* [n/4] */
+} citer_xq8;
+
+/* A row dot product with an int8-quantized activation vector. */
+typedef float (*citer_dot8_fn)(const void *row, const citer_xq8 *x, int64_t cols);
+
 /* Kernel sets: one per instruction set. An entry may be NULL (then the generic path is used). */
 typedef struct {
     const char *name;
@@ -71,6 +88,12 @@ typedef struct {
     void (*deq_q4_k)(const uint8_t *blk, float *out);
     void (*deq_q5_k)(const uint8_t *blk, float *out);
     void (*deq_q6_k)(const uint8_t *blk, float *out);
+    /* attention: out[i] = q . rows[i*stride ..+d); out[..d) += sum_i a[i] rows[i*stride ..+d)
+     * (NULL: the scalar versions) */
+    void (*dot_rows)(const float *q, const float *rows, size_t stride, int64_t n, int64_t d, float *out);
+    void (*axpy_rows)(const float *a, const float *rows, size_t stride, int64_t n, int64_t d, float *out);
+    /* int8 activation mode (NULL: the f32 kernels above are used) */
+    citer_dot8_fn q8_0_i8, q4_0_i8;
 } citer_kernel_set;
 
 extern const citer_kernel_set citer_kernels_scalar;
@@ -79,5 +102,6 @@ extern const citer_kernel_set citer_kernels_avx2;
 extern const citer_kernel_set citer_kernels_avx512;
 int citer_cpu_has_avx2(void);
 int citer_cpu_has_avx512(void);
+int citer_cpu_has_avx512vnni(void);
 
 #endif

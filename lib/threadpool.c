@@ -25,7 +25,7 @@
 #define MAX_THREADS 64
 /* Spin iterations (each a pause instruction, ~10-40 ns) before a worker goes to sleep. */
 #define SPIN_ITERS 50000
-#define CHUNKS_PER_THREAD 4
+#define CHUNKS_PER_THREAD 4 /* chunks per job: at most 4 * MAX_THREADS, under 2^16 */
 
 typedef struct {
     pthread_t tid;
@@ -43,8 +43,7 @@ static struct {
     atomic_uint gen;         /* id of the latest job */
     atomic_int sleeping;
     atomic_int completed;  /* chunks of the current job finished */
-    _Atomic uint64_t claim; /* job id << 32 | next chunk */
-    atomic_int nchunks;
+    _Atomic uint64_t claim; /* job id << 32 | chunks << 16 | next chunk */
     atomic_int stop;
     /* current job */
     void (*fn)(void *, int64_t, int64_t);
@@ -61,13 +60,17 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Claim and run chunks of job `id` until none is left. The job's fields are stable while we
- * hold an unfinished chunk: the caller publishes the next job only after all chunks completed. */
+/* Claim and run chunks of job `id` until none is left. The claim word holds the job id, its
+ * chunk count and the next chunk, so a worker that read a finished job's (exhausted) claim while
+ * the caller prepares the next job can never take a chunk: the count comes from the same word,
+ * not from a field that may already hold the next job's value. The job's other fields are stable
+ * while we hold an unfinished chunk: the caller publishes the next job only after all chunks
+ * completed. */
 static void run_chunks(uint32_t id)
 {
     for (;;) {
         uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
-        int64_t k = (int64_t)(c & 0xffffffffu), nch = atomic_load_explicit(&pool.nchunks, memory_order_relaxed);
+        int64_t k = (int64_t)(c & 0xffff), nch = (int64_t)(c >> 16 & 0xffff);
         if ((uint32_t)(c >> 32) != id || k >= nch) return;
         if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
@@ -182,10 +185,9 @@ void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t 
     pool.fn = fn;
     pool.arg = arg;
     pool.n = n;
-    atomic_store_explicit(&pool.nchunks, nch, memory_order_relaxed);
     atomic_store_explicit(&pool.completed, 0, memory_order_relaxed);
     uint32_t id = atomic_load(&pool.gen) + 1;
-    atomic_store_explicit(&pool.claim, (uint64_t)id << 32, memory_order_release);
+    atomic_store_explicit(&pool.claim, (uint64_t)id << 32 | (uint64_t)nch << 16, memory_order_release);
     atomic_store(&pool.gen, id); /* seq_cst: ordered before the read of sleeping */
     if (atomic_load(&pool.sleeping) > 0) {
         pthread_mutex_lock(&pool.mu);
