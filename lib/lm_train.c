@@ -231,6 +231,18 @@ done:
     return m;
 }
 
+/* A float as the shortest decimal that reads back to it ("1e-05", not 9.99999974e-06). */
+static json_object *json_float(float v)
+{
+    char buf[32];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    if (!strpbrk(buf, ".eEn")) strcat(buf, ".0");
+    return json_object_new_double_s(strtod(buf, NULL), buf);
+}
+
 static json_object *config_json(const lmt_model *m, int f16)
 {
     const lmt_config *c = &m->cfg;
@@ -247,8 +259,8 @@ static json_object *config_json(const lmt_model *m, int f16)
     json_object_object_add(o, "head_dim", json_object_new_int(c->head_dim));
     json_object_object_add(o, "hidden_act", json_object_new_string("silu"));
     json_object_object_add(o, "max_position_embeddings", json_object_new_int(c->context_length));
-    json_object_object_add(o, "rms_norm_eps", json_object_new_double(c->rms_eps));
-    json_object_object_add(o, "rope_theta", json_object_new_double(c->rope_theta));
+    json_object_object_add(o, "rms_norm_eps", json_float(c->rms_eps));
+    json_object_object_add(o, "rope_theta", json_float(c->rope_theta));
     json_object_object_add(o, "attention_bias", json_object_new_boolean(0));
     json_object_object_add(o, "mlp_bias", json_object_new_boolean(0));
     json_object_object_add(o, "tie_word_embeddings", json_object_new_boolean(c->tied));
@@ -848,7 +860,15 @@ static void sample_batch(const lmt_data *d, uint64_t *rng, int B, int T, int32_t
 {
     for (int b = 0; b < B; b++) {
         uint64_t r = rng_next(rng);
-        size_t start = d->n_starts ? d->starts[r % d->n_starts] : (size_t)(r % d->n);
+        size_t start = (size_t)(r % d->n);
+        if (d->n_starts) {
+            /* from the start of an example; one longer than the window starts at a random
+             * place inside it, so its end is trained too */
+            size_t k = (size_t)(r % d->n_starts);
+            size_t end = k + 1 < d->n_starts ? d->starts[k + 1] : d->n;
+            start = d->starts[k];
+            if (end - start > (size_t)T + 1) start += (size_t)(rng_next(rng) % (end - start - T));
+        }
         for (int t = 0; t < T; t++) {
             size_t i = (start + t) % d->n, j = (start + t + 1) % d->n;
             in[b * T + t] = d->tok[i];
