@@ -946,7 +946,7 @@ int lmt_train(lmt_model *m, const lmt_data *d, const lmt_train_opts *o, lmt_stat
     int32_t *in = xmalloc(N * sizeof *in), *tg = xmalloc(N * sizeof *tg);
     float *wt = xmalloc(N * sizeof *wt);
     int rc = 0;
-    double t0 = now_seconds(), smooth = -1;
+    double t0 = now_seconds(), smooth = -1, last_progress = 0;
     while (s->step < stop) {
         double ts = now_seconds();
         sample_batch(d, &s->rng, B, T, in, tg, wt);
@@ -963,7 +963,8 @@ int lmt_train(lmt_model *m, const lmt_data *d, const lmt_train_opts *o, lmt_stat
             fprintf(log, "%ld\t%.6f\t%.6g\t%.6g\t%.0f\n", s->step, loss, lr, norm, tps);
             fflush(log);
         }
-        if (o->progress) {
+        if (o->progress && (now_seconds() - last_progress > 0.1 || s->step == stop)) {
+            last_progress = now_seconds();
             double el = now_seconds() - t0;
             progress("step %ld/%ld  loss %.4f (avg %.4f)  lr %.3g  |g| %.3g  %.0f tok/s  %.0fs", s->step,
                      o->optim.steps, loss, smooth, lr, norm, tps, el);

@@ -41,6 +41,7 @@ static void usage(FILE *f)
             "  --clip X (1.0, 0 = none)  --seed N (1)  --threads N\n"
             "  --checkpoint-every N  checkpoint every N steps (default 100; always at the end)\n"
             "  --resume             continue from OUTDIR/checkpoint.safetensors (same data and options)\n"
+            "  --stop-after N       stop after step N with a checkpoint (continue later with --resume)\n"
             "  --f16                store the weights as float16 (default float32)\n"
             "  -o, --output DIR     output directory (created if needed)\n"
             "  -q, --quiet          no progress or summary on stderr\n"
@@ -51,7 +52,7 @@ static void usage(FILE *f)
 enum {
     O_DATA = 256, O_FORMAT, O_TEMPLATE, O_LOSS_ON, O_VOCAB, O_TOKENIZER, O_INIT, O_DIM, O_LAYERS, O_HEADS, O_KV,
     O_FFN, O_CONTEXT, O_STEPS, O_BATCH, O_SEQ, O_LR, O_MIN_LR, O_WARMUP, O_WD, O_CLIP, O_SEED, O_THREADS, O_CKPT,
-    O_RESUME, O_F16, O_VERSION
+    O_RESUME, O_STOP, O_F16, O_VERSION
 };
 
 static const struct option longopts[] = {
@@ -61,7 +62,7 @@ static const struct option longopts[] = {
     {"kv-heads", 1, 0, O_KV}, {"ffn", 1, 0, O_FFN}, {"context", 1, 0, O_CONTEXT}, {"steps", 1, 0, O_STEPS},
     {"batch", 1, 0, O_BATCH}, {"seq-len", 1, 0, O_SEQ}, {"lr", 1, 0, O_LR}, {"min-lr", 1, 0, O_MIN_LR},
     {"warmup", 1, 0, O_WARMUP}, {"weight-decay", 1, 0, O_WD}, {"clip", 1, 0, O_CLIP}, {"seed", 1, 0, O_SEED},
-    {"threads", 1, 0, O_THREADS}, {"checkpoint-every", 1, 0, O_CKPT}, {"resume", 0, 0, O_RESUME},
+    {"threads", 1, 0, O_THREADS}, {"checkpoint-every", 1, 0, O_CKPT}, {"resume", 0, 0, O_RESUME}, {"stop-after", 1, 0, O_STOP},
     {"f16", 0, 0, O_F16}, {"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
     {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
 
@@ -178,7 +179,7 @@ int citer_lm_train_main(int argc, char **argv)
     const char *data = NULL, *fmt_name = NULL, *tpl_name = NULL, *loss_on = NULL, *tok_path = NULL, *init = NULL,
                *outdir = NULL;
     long vocab = 512, dim = 128, layers = 4, heads = 4, kv = 0, ffn = 0, context = 0, steps = 1000, batch = 8,
-         seq = 256, warmup = -1, seed = 1, threads = 0, ckpt_every = 100;
+         seq = 256, warmup = -1, seed = 1, threads = 0, ckpt_every = 100, stop_after = 0;
     double lr = 1e-3, min_lr = -1, wd = 0.1, clip = 1.0;
     int resume = 0, f16 = 0, vocab_given = 0;
     optind = 1;
@@ -211,6 +212,7 @@ int citer_lm_train_main(int argc, char **argv)
         case O_THREADS: threads = opt_long("threads", optarg, 1, 64); break;
         case O_CKPT: ckpt_every = opt_long("checkpoint-every", optarg, 0, 1L << 40); break;
         case O_RESUME: resume = 1; break;
+        case O_STOP: stop_after = opt_long("stop-after", optarg, 1, 1L << 40); break;
         case O_F16: f16 = 1; break;
         case 'o': outdir = optarg; break;
         case 'q': cli_quiet = 1; break;
@@ -343,7 +345,8 @@ int citer_lm_train_main(int argc, char **argv)
     lmt_train_opts o = {.optim = {.lr = lr, .min_lr = min_lr, .warmup = warmup, .steps = steps, .beta1 = 0.9,
                                   .beta2 = 0.95, .eps = 1e-8, .weight_decay = wd},
                         .batch = (int)batch, .seq_len = (int)seq, .clip = clip, .seed = (uint64_t)seed,
-                        .checkpoint_every = ckpt_every, .checkpoint = ckpt_path, .log = log_path, .progress = 1};
+                        .stop_at = stop_after, .checkpoint_every = ckpt_every, .checkpoint = ckpt_path, .log = log_path,
+                        .progress = 1};
     double t0 = now_seconds();
     long step0 = st.step;
     if (lmt_train(m, &d, &o, &st)) die("%s", citer_error());
