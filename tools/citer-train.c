@@ -1,5 +1,6 @@
 /* citer-train: train CITER's token router on labelled feature records, or evaluate one.
  * See citer-train(1); the model and its file are described in lib/router.h. */
+#include "lm_train_cli.h"
 #include "router.h"
 #include "util.h"
 
@@ -14,6 +15,7 @@ static const char usage_text[] =
     "usage: citer-train [options] [FILE...] -o ROUTER\n"
     "       citer-train --eval ROUTER [FILE...]\n"
     "       citer-train --scores ROUTER [FILE...]\n"
+    "       citer-train lm --data FILE -o OUTDIR [options]   (language models; see citer-train lm --help)\n"
     "Train the token router (an MLP over the small model's hidden state) on the feature\n"
     "records of citer streams (FILEs or stdin), or evaluate a router on them.\n"
     "\n"
@@ -155,6 +157,8 @@ static void print_eval(FILE *out, const citer_router *r, const citer_features *f
 int main(int argc, char **argv)
 {
     cli_init("citer-train");
+    /* "citer-train lm ...": the language-model trainer (lib/lm_train_cli.c). */
+    if (argc > 1 && strcmp(argv[1], "lm") == 0) return citer_lm_train_main(argc - 1, argv + 1);
     citer_train_opts o;
     citer_train_defaults(&o);
     const char *out_path = NULL, *init_path = NULL, *eval_path = NULL, *scores_path = NULL;
