@@ -1,0 +1,423 @@
+/* citer-score: grade generated (routed or plain) output streams against their reference answers
+ * and summarise each run in one row: accuracy, LLM-token ratio, calls, speed, cost per token.
+ * See citer-score(1). */
+#include "answer.h"
+#include "model.h"
+#include "stream.h"
+#include "template.h"
+#include "tokenizer.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+static const char usage_text[] =
+    "usage: citer-score -t TOKENIZER [options] FILE...\n"
+    "Grade each generated output stream against its answer records; print one row per FILE.\n"
+    "\n"
+    "  -t, --tokenizer PATH  tokenizer to decode generated tokens (or CITER_TOKENIZER)\n"
+    "  -l, --label NAME      label of the next FILE (default: the file name)\n"
+    "      --slm-model PATH  small model: weight bytes and FLOPs per generated token\n"
+    "      --llm-model PATH  large model (with --slm-model)\n"
+    "      --csv             comma-separated values\n"
+    "      --json            one JSON object per line\n"
+    "      --plot FILE.png   plot accuracy against LLM-token ratio with gnuplot\n"
+    "  -o FILE               write to FILE (atomically) instead of stdout\n"
+    "  -q, --quiet           no progress\n"
+    "  -h, --help            show this help\n"
+    "      --version         show the version\n";
+
+enum { OPT_VERSION = 256, OPT_SLM, OPT_LLM, OPT_CSV, OPT_JSON, OPT_PLOT };
+
+typedef struct {
+    uint64_t seq;
+    int format;
+    char *answer;
+} answer_rec;
+
+typedef struct {
+    uint64_t seq;
+    char *text;
+    long long llm_tokens, llm_calls, catchup; /* -1 when the record does not say */
+    size_t n_tokens;
+} generated_rec;
+
+/* One row of the report. Unknown values are NAN (or -1 for counts). */
+typedef struct {
+    const char *label;
+    long long examples, graded, correct;
+    double accuracy, llm_ratio, tokens_per_second;
+    long long llm_calls, catchup;
+    double bytes_per_token, flops_per_token;
+} score_row;
+
+static const citer_tokenizer *tok;
+
+static int cmp_answer(const void *a, const void *b)
+{
+    uint64_t x = ((const answer_rec *)a)->seq, y = ((const answer_rec *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+static long long meta_int(json_object *o, const char *key)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int)) return -1;
+    return json_object_get_int64(v);
+}
+
+static double meta_double(json_object *o, const char *key)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v)) return NAN;
+    if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) return NAN;
+    return json_object_get_double(v);
+}
+
+static const char *meta_string(json_object *o, const char *key)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string)) return NULL;
+    return json_object_get_string(v);
+}
+
+static void score_file(const char *name, score_row *row)
+{
+    FILE *f = strcmp(name, "-") == 0 ? stdin : fopen(name, "rb");
+    if (!f) die("%s: %s", name, strerror(errno));
+    citer_reader *rd = citer_reader_new(f, name);
+    answer_rec *ans = NULL;
+    generated_rec *gen = NULL;
+    size_t n_ans = 0, cap_ans = 0, n_gen = 0, cap_gen = 0;
+    double st_ratio = NAN, st_tps = NAN;
+    long long st_calls = -1, st_catchup = -1;
+    citer_record rec;
+    int rc;
+    while ((rc = citer_read(rd, &rec)) > 0) {
+        json_object *m = NULL;
+        if (rec.meta) {
+            m = json_tokener_parse(rec.meta);
+            if (!m) die("%s: record %" PRIu64 ": metadata is not JSON", name, citer_reader_records(rd));
+        }
+        const char *role = m ? meta_string(m, "role") : NULL;
+        if (rec.kind == CITER_META && role && strcmp(role, "answer") == 0) {
+            const char *a = meta_string(m, "answer"), *fmt = meta_string(m, "format");
+            if (!a) die("%s: seq %" PRIu64 ": answer record without an \"answer\" string", name, rec.seq);
+            int format = fmt ? citer_dataset_format_from_name(fmt) : CITER_FMT_MATH;
+            if (format < 0 || format == CITER_FMT_AUTO)
+                die("%s: seq %" PRIu64 ": unknown answer format '%s'", name, rec.seq, fmt);
+            xgrow((void **)&ans, &cap_ans, n_ans + 1, sizeof *ans);
+            ans[n_ans++] = (answer_rec){rec.seq, format, xstrdup(a)};
+        } else if (rec.kind == CITER_META && role && strcmp(role, "stats") == 0) {
+            st_ratio = meta_double(m, "llm_token_ratio");
+            st_tps = meta_double(m, "tokens_per_second");
+            st_calls = meta_int(m, "llm_calls");
+            st_catchup = meta_int(m, "catchup_tokens");
+        } else if (rec.kind == CITER_TOKENS && role && strcmp(role, "generated") == 0) {
+            if (rec.dtype != CITER_I32 || rec.ndim != 1)
+                die("%s: seq %" PRIu64 ": generated tokens are not an i32 vector", name, rec.seq);
+            size_t n = rec.dim[0], len;
+            char *text = citer_decode(tok, rec.data, n, CITER_DETOK_SKIP_SPECIAL, &len);
+            if (!text) die("%s: seq %" PRIu64 ": %s", name, rec.seq, citer_error());
+            xgrow((void **)&gen, &cap_gen, n_gen + 1, sizeof *gen);
+            gen[n_gen++] = (generated_rec){rec.seq, text, meta_int(m, "llm_tokens"),
+                                           meta_int(m, "llm_calls"), meta_int(m, "catchup_tokens"), n};
+        }
+        json_object_put(m);
+        citer_record_free(&rec);
+    }
+    if (rc < 0) die("%s: %s", name, citer_error());
+    citer_reader_free(rd);
+    if (f != stdin) fclose(f);
+
+    qsort(ans, n_ans, sizeof *ans, cmp_answer);
+    for (size_t i = 1; i < n_ans; i++)
+        if (ans[i].seq == ans[i - 1].seq) die("%s: seq %" PRIu64 ": two answer records", name, ans[i].seq);
+
+    /* Sums from the generated records when every one of them carries the counts. */
+    long long tokens = 0, llm_tokens = 0, calls = 0, catchup = 0;
+    int have_counts = n_gen > 0;
+    row->examples = (long long)n_gen;
+    row->graded = row->correct = 0;
+    for (size_t i = 0; i < n_gen; i++) {
+        generated_rec *g = &gen[i];
+        tokens += (long long)g->n_tokens;
+        if (g->llm_tokens < 0 || g->llm_calls < 0 || g->catchup < 0) have_counts = 0;
+        llm_tokens += g->llm_tokens;
+        calls += g->llm_calls;
+        catchup += g->catchup;
+        answer_rec key = {g->seq, 0, NULL};
+        answer_rec *a = bsearch(&key, ans, n_ans, sizeof *ans, cmp_answer);
+        if (a) {
+            int ok = citer_answer_correct(a->format, g->text, a->answer);
+            if (ok < 0) die("%s: seq %" PRIu64 ": %s", name, g->seq, citer_error());
+            row->graded++;
+            row->correct += ok;
+        }
+        free(g->text);
+    }
+    row->accuracy = row->graded ? (double)row->correct / (double)row->graded : NAN;
+    if (have_counts) {
+        row->llm_ratio = tokens ? (double)llm_tokens / (double)tokens : NAN;
+        row->llm_calls = calls;
+        row->catchup = catchup;
+    } else {
+        row->llm_ratio = st_ratio;
+        row->llm_calls = st_calls;
+        row->catchup = st_catchup;
+    }
+    row->tokens_per_second = st_tps;
+    for (size_t i = 0; i < n_ans; i++) free(ans[i].answer);
+    free(ans);
+    free(gen);
+}
+
+/* Multiply-adds per decoded token: every matrix once (attention projections, MLP, LM head;
+ * the embedding lookup is no matmul). Attention over the context is left out. */
+static double model_params(const citer_model *m)
+{
+    const citer_config *c = &m->cfg;
+    double d = c->dim, q = (double)c->n_heads * c->head_dim, kv = (double)c->n_kv_heads * c->head_dim;
+    double layer = d * q + 2 * d * kv + q * d + 3 * d * c->ffn_dim;
+    return c->n_layers * layer + (double)c->vocab_size * d;
+}
+
+static void fmt_num(char *buf, size_t n, double v, const char *fmt)
+{
+    if (isnan(v)) snprintf(buf, n, "-");
+    else snprintf(buf, n, fmt, v);
+}
+
+static void fmt_count(char *buf, size_t n, long long v)
+{
+    if (v < 0) snprintf(buf, n, "-");
+    else snprintf(buf, n, "%lld", v);
+}
+
+#define NCOL 10
+static const char *col_names[NCOL] = {"label", "examples", "graded", "accuracy", "llm_ratio",
+                                      "llm_calls", "catchup_tokens", "tokens_per_second",
+                                      "bytes_per_token", "flops_per_token"};
+
+static void row_cells(const score_row *r, char cells[NCOL][64])
+{
+    snprintf(cells[0], 64, "%s", r->label);
+    fmt_count(cells[1], 64, r->examples);
+    fmt_count(cells[2], 64, r->graded);
+    fmt_num(cells[3], 64, r->accuracy, "%.4f");
+    fmt_num(cells[4], 64, r->llm_ratio, "%.4f");
+    fmt_count(cells[5], 64, r->llm_calls);
+    fmt_count(cells[6], 64, r->catchup);
+    fmt_num(cells[7], 64, r->tokens_per_second, "%.1f");
+    fmt_num(cells[8], 64, r->bytes_per_token, "%.0f");
+    fmt_num(cells[9], 64, r->flops_per_token, "%.0f");
+}
+
+static void put_json_string(FILE *out, const char *s)
+{
+    json_object *o = json_object_new_string(s);
+    fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), out);
+    json_object_put(o);
+}
+
+static void put_csv_field(FILE *out, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, out);
+        return;
+    }
+    putc('"', out);
+    for (; *s; s++) {
+        if (*s == '"') putc('"', out);
+        putc(*s, out);
+    }
+    putc('"', out);
+}
+
+static void print_rows(FILE *out, const score_row *rows, int n, int mode)
+{
+    char cells[NCOL][64];
+    if (mode == OPT_JSON) {
+        for (int i = 0; i < n; i++) {
+            row_cells(&rows[i], cells);
+            fputs("{\"label\":", out);
+            put_json_string(out, rows[i].label);
+            for (int c = 1; c < NCOL; c++)
+                fprintf(out, ",\"%s\":%s", col_names[c], strcmp(cells[c], "-") ? cells[c] : "null");
+            fputs("}\n", out);
+        }
+        return;
+    }
+    if (mode == OPT_CSV) {
+        for (int c = 0; c < NCOL; c++) fprintf(out, "%s%s", c ? "," : "", col_names[c]);
+        putc('\n', out);
+        for (int i = 0; i < n; i++) {
+            row_cells(&rows[i], cells);
+            put_csv_field(out, rows[i].label);
+            for (int c = 1; c < NCOL; c++) fprintf(out, ",%s", strcmp(cells[c], "-") ? cells[c] : "");
+            putc('\n', out);
+        }
+        return;
+    }
+    /* Text: label left-aligned, numbers right-aligned, two spaces between columns. */
+    int width[NCOL];
+    for (int c = 0; c < NCOL; c++) width[c] = (int)strlen(col_names[c]);
+    for (int i = 0; i < n; i++) {
+        row_cells(&rows[i], cells);
+        int lw = (int)strlen(rows[i].label);
+        if (lw > width[0]) width[0] = lw;
+        for (int c = 1; c < NCOL; c++)
+            if ((int)strlen(cells[c]) > width[c]) width[c] = (int)strlen(cells[c]);
+    }
+    for (int c = 0; c < NCOL; c++)
+        fprintf(out, c == 0 ? "%-*s" : c == NCOL - 1 ? "  %*s\n" : "  %*s", width[c], col_names[c]);
+    for (int i = 0; i < n; i++) {
+        row_cells(&rows[i], cells);
+        fprintf(out, "%-*s", width[0], rows[i].label);
+        for (int c = 1; c < NCOL; c++) fprintf(out, "  %*s", width[c], cells[c]);
+        putc('\n', out);
+    }
+}
+
+static void plot(const char *png, const score_row *rows, int n)
+{
+    int points = 0;
+    for (int i = 0; i < n; i++) points += !isnan(rows[i].accuracy) && !isnan(rows[i].llm_ratio);
+    if (!points) {
+        warnx_("--plot: no row has both accuracy and LLM-token ratio; no plot written");
+        return;
+    }
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        warnx_("--plot: gnuplot is not installed; no plot written");
+        return;
+    }
+    FILE *g = popen("gnuplot", "w");
+    if (!g) {
+        warnx_("--plot: cannot run gnuplot: %s", strerror(errno));
+        return;
+    }
+    fputs("set terminal pngcairo size 800,600\nset output '", g);
+    for (const char *s = png; *s; s++) {
+        if (*s == '\'') putc('\'', g);
+        putc(*s, g);
+    }
+    fputs("'\nset xlabel 'LLM-token ratio'\nset ylabel 'accuracy'\nset grid\nset key off\n"
+          "plot '-' using 1:2 with linespoints pt 7, '-' using 1:2:3 with labels offset 0,1\n", g);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < n; i++) {
+            if (isnan(rows[i].accuracy) || isnan(rows[i].llm_ratio)) continue;
+            fprintf(g, "%.6f %.6f", rows[i].llm_ratio, rows[i].accuracy);
+            if (pass) {
+                fputs(" \"", g);
+                for (const char *s = rows[i].label; *s; s++)
+                    if (*s != '"' && *s != '\n') putc(*s, g);
+                putc('"', g);
+            }
+            putc('\n', g);
+        }
+        fputs("e\n", g);
+    }
+    int st = pclose(g);
+    if (st != 0) warnx_("--plot: gnuplot failed (status %d); %s may be missing", st, png);
+}
+
+int main(int argc, char **argv)
+{
+    cli_init("citer-score");
+    static const struct option longopts[] = {
+        {"tokenizer", required_argument, 0, 't'}, {"label", required_argument, 0, 'l'},
+        {"slm-model", required_argument, 0, OPT_SLM}, {"llm-model", required_argument, 0, OPT_LLM},
+        {"csv", no_argument, 0, OPT_CSV}, {"json", no_argument, 0, OPT_JSON},
+        {"plot", required_argument, 0, OPT_PLOT}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
+    const char *tok_path = NULL, *slm_path = NULL, *llm_path = NULL, *out_path = NULL, *plot_path = NULL;
+    int mode = 0, n_files = 0;
+    /* Labels attach to the next FILE: keep files and labels in argument order. */
+    const char **files = xcalloc((size_t)argc, sizeof *files);
+    const char **labels = xcalloc((size_t)argc, sizeof *labels);
+    const char *pending_label = NULL;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "-:t:l:o:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 1:
+            labels[n_files] = pending_label;
+            files[n_files++] = optarg;
+            pending_label = NULL;
+            break;
+        case 't': tok_path = optarg; break;
+        case 'l':
+            if (pending_label) usage_error("--label %s: two labels for one FILE", optarg);
+            pending_label = optarg;
+            break;
+        case 'o': out_path = optarg; break;
+        case 'q': cli_quiet = 1; break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        case OPT_VERSION: printf("citer-score %s\n", CITER_VERSION); return 0;
+        case OPT_SLM: slm_path = optarg; break;
+        case OPT_LLM: llm_path = optarg; break;
+        case OPT_CSV: mode = OPT_CSV; break;
+        case OPT_JSON: mode = OPT_JSON; break;
+        case OPT_PLOT: plot_path = optarg; break;
+        default: cli_bad_option(argv, c);
+        }
+    }
+    for (; optind < argc; optind++) { /* after "--" */
+        labels[n_files] = pending_label;
+        files[n_files++] = argv[optind];
+        pending_label = NULL;
+    }
+    if (pending_label) usage_error("--label %s: no FILE follows it", pending_label);
+    if (!n_files) usage_error("no FILE to score");
+    if (!tok_path) tok_path = getenv("CITER_TOKENIZER");
+    if (!tok_path) usage_error("no tokenizer: give -t PATH or set CITER_TOKENIZER");
+    if (!slm_path != !llm_path) usage_error("--slm-model and --llm-model go together");
+
+    citer_tokenizer *t = citer_tokenizer_load(tok_path);
+    if (!t) die("%s: %s", tok_path, citer_error());
+    tok = t;
+
+    double slm_bytes = NAN, llm_bytes = NAN, slm_params = NAN, llm_params = NAN;
+    if (slm_path) {
+        citer_model *m = citer_model_load(slm_path);
+        if (!m) die("%s: %s", slm_path, citer_error());
+        slm_bytes = (double)citer_model_weight_bytes(m);
+        slm_params = model_params(m);
+        citer_model_free(m);
+        m = citer_model_load(llm_path);
+        if (!m) die("%s: %s", llm_path, citer_error());
+        llm_bytes = (double)citer_model_weight_bytes(m);
+        llm_params = model_params(m);
+        citer_model_free(m);
+    }
+
+    score_row *rows = xcalloc((size_t)n_files, sizeof *rows);
+    for (int i = 0; i < n_files; i++) {
+        progress("%s", files[i]);
+        rows[i].label = labels[i] ? labels[i] : files[i];
+        score_file(files[i], &rows[i]);
+        /* The small model runs at every step; the large one on the llm_ratio share of tokens. */
+        rows[i].bytes_per_token = slm_bytes + llm_bytes * rows[i].llm_ratio;
+        rows[i].flops_per_token = 2 * (slm_params + llm_params * rows[i].llm_ratio);
+    }
+    progress_done();
+
+    citer_out *out = citer_out_open(out_path);
+    if (!out) die("%s: %s", out_path, citer_error());
+    print_rows(out->f, rows, n_files, mode);
+    cli_check_write(out->f, out_path ? out_path : "stdout");
+    if (citer_out_commit(out) != 0) die("%s: %s", out_path ? out_path : "stdout", citer_error());
+    if (plot_path) plot(plot_path, rows, n_files);
+
+    free(rows);
+    free(files);
+    free(labels);
+    citer_tokenizer_free(t);
+    return 0;
+}
