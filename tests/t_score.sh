@@ -1,0 +1,120 @@
+#!/bin/sh
+# citer-score: grading against answer records, counts from the generated records or the stats
+# record, output formats, labels, errors. Expected numbers are worked out by hand below.
+. tests/lib.sh
+TOK=examples/tokenizer.json
+
+# ids TEXT: the example tokenizer's ids for TEXT, as a JSON array
+ids() { printf '%s\n' "$1" | citer-tokenize -t "$TOK" --ids | sed 's/ /,/g; s/^/[/; s/$/]/'; }
+I0=$(ids 'The answer is \boxed{18}.')      # 13 tokens, answer 18: right
+I1=$(ids 'So it is \boxed{\frac{3}{4}}.')  # 22 tokens, answer 0.75: right (3/4 = 0.75)
+I2=$(ids 'I think \boxed{20}.')            # 12 tokens, answer 19: wrong
+I3=$(ids 'Therefore, B.')                  # 6 tokens, mc answer B: right
+I4=$(ids 'No idea.')                       # 7 tokens, no answer record: not graded
+for n in "$I0:13" "$I1:22" "$I2:12" "$I3:6" "$I4:7"; do
+    got=$(echo "${n%:*}" | tr ',' '\n' | wc -l)
+    [ "$got" -eq "${n##*:}" ] || fail "tokenizer gives ${n##*:} tokens" "got $got for ${n%:*}"
+done
+
+answers() {
+    printf '%s\n' \
+        '{"kind":"meta","seq":0,"meta":{"role":"answer","answer":"18","format":"math","id":"a"}}' \
+        '{"kind":"meta","seq":1,"meta":{"role":"answer","answer":"0.75","format":"math","id":"b"}}' \
+        '{"kind":"meta","seq":2,"meta":{"role":"answer","answer":"19","format":"math","id":"c"}}'
+}
+answer3='{"kind":"meta","seq":3,"meta":{"role":"answer","answer":"B","format":"mc","id":"d"}}'
+# routed GEN: generated records with counts: llm_tokens 3+2+0+1+6 = 12 of 13+22+12+6+7 = 60
+# tokens (ratio 0.2000), llm_calls 12, catchup_tokens 5+1+0+2+0 = 8
+routed() {
+    answers
+    printf '%s\n' \
+        "{\"kind\":\"tokens\",\"seq\":0,\"data\":$I0,\"meta\":{\"role\":\"generated\",\"llm_tokens\":3,\"llm_calls\":3,\"catchup_tokens\":5}}" \
+        "{\"kind\":\"tokens\",\"seq\":1,\"data\":$I1,\"meta\":{\"role\":\"generated\",\"llm_tokens\":2,\"llm_calls\":2,\"catchup_tokens\":1}}" \
+        "{\"kind\":\"tokens\",\"seq\":2,\"data\":$I2,\"meta\":{\"role\":\"generated\",\"llm_tokens\":0,\"llm_calls\":0,\"catchup_tokens\":0}}" \
+        "{\"kind\":\"tokens\",\"seq\":3,\"data\":$I3,\"meta\":{\"role\":\"generated\",\"llm_tokens\":1,\"llm_calls\":1,\"catchup_tokens\":2}}" \
+        "$answer3" \
+        "{\"kind\":\"tokens\",\"seq\":4,\"data\":$I4,\"meta\":{\"role\":\"generated\",\"llm_tokens\":6,\"llm_calls\":6,\"catchup_tokens\":0}}"
+}
+stats='{"kind":"meta","meta":{"role":"stats","policy":"router","prompts":5,"tokens":60,"llm_calls":12,"llm_tokens":12,"llm_token_ratio":0.2,"catchup_tokens":8,"seconds":0.5,"tokens_per_second":120.5}}'
+{ routed; echo "$stats"; } | citer-dump -r >"$T/routed.cs"
+routed | citer-dump -r >"$T/nostats.cs"
+# plain generate output: no counts in the records, no stats
+{ answers; printf '%s\n' "{\"kind\":\"tokens\",\"seq\":0,\"data\":$I0,\"meta\":{\"role\":\"generated\"}}" \
+    "{\"kind\":\"tokens\",\"seq\":1,\"data\":$I1,\"meta\":{\"role\":\"generated\"}}" \
+    "{\"kind\":\"tokens\",\"seq\":2,\"data\":$I2,\"meta\":{\"role\":\"generated\"}}" \
+    "{\"kind\":\"tokens\",\"seq\":3,\"data\":$I3,\"meta\":{\"role\":\"generated\"}}" "$answer3" \
+    "{\"kind\":\"tokens\",\"seq\":4,\"data\":$I4,\"meta\":{\"role\":\"generated\"}}"; } |
+    citer-dump -r >"$T/plain.cs"
+# plain generate output with a stats record: counts come from it
+{ answers; printf '%s\n' "{\"kind\":\"tokens\",\"seq\":0,\"data\":$I0,\"meta\":{\"role\":\"generated\"}}" \
+    '{"kind":"meta","meta":{"role":"stats","tokens":13,"llm_calls":0,"llm_tokens":0,"llm_token_ratio":0,"catchup_tokens":0,"tokens_per_second":40}}'; } |
+    citer-dump -r >"$T/plainstats.cs"
+
+H=label,examples,graded,accuracy,llm_ratio,llm_calls,catchup_tokens,tokens_per_second,bytes_per_token,flops_per_token
+# accuracy: 3 right of 4 graded (seq 4 has no answer record)
+want="$H
+run,5,4,0.7500,0.2000,12,8,120.5,,
+nostats,5,4,0.7500,0.2000,12,8,,,
+plain,5,4,0.7500,,,,,,
+one,1,1,1.0000,0.0000,0,0,40.0,,"
+got=$(citer-score -t "$TOK" --csv -l run "$T/routed.cs" --label nostats "$T/nostats.cs" \
+    -l plain "$T/plain.cs" -l one "$T/plainstats.cs" 2>&1)
+if [ "$got" = "$want" ]; then pass "csv rows: accuracy, ratio, counts, stats"; else
+    fail "csv rows" "$(printf '%s' "$got" | tr '\n' '|')"; fi
+
+want='{"label":"run","examples":5,"graded":4,"accuracy":0.7500,"llm_ratio":0.2000,"llm_calls":12,"catchup_tokens":8,"tokens_per_second":120.5,"bytes_per_token":null,"flops_per_token":null}
+{"label":"nostats","examples":5,"graded":4,"accuracy":0.7500,"llm_ratio":0.2000,"llm_calls":12,"catchup_tokens":8,"tokens_per_second":null,"bytes_per_token":null,"flops_per_token":null}'
+got=$(citer-score -t "$TOK" --json -l run "$T/routed.cs" -l nostats "$T/nostats.cs" 2>&1)
+if [ "$got" = "$want" ]; then pass "json lines"; else fail "json lines" "$got"; fi
+
+# text table: default label is the file name, unknown values are "-", columns aligned
+cp "$T/plain.cs" "$T/p.cs"
+got=$(cd "$T" && citer-score -t "$OLDPWD/$TOK" p.cs 2>&1)
+want='label  examples  graded  accuracy  llm_ratio  llm_calls  catchup_tokens  tokens_per_second  bytes_per_token  flops_per_token
+p.cs          5       4    0.7500          -          -               -                  -                -                -'
+if [ "$got" = "$want" ]; then pass "text table"; else fail "text table" "$got"; fi
+
+# a stream with no answer records at all: accuracy unknown
+routed | grep -v '"role":"answer"' | citer-dump -r >"$T/noanswers.cs"
+got=$(citer-score -t "$TOK" --csv "$T/noanswers.cs" | tail -n 1 | cut -d, -f2-4)
+check "no answer records: nothing graded, accuracy empty" [ "$got" = "5,0," ]
+
+# -o writes the same bytes atomically
+citer-score -t "$TOK" --csv "$T/routed.cs" >"$T/stdout.csv"
+citer-score -t "$TOK" --csv -o "$T/o.csv" "$T/routed.cs"
+check "-o FILE" cmp -s "$T/stdout.csv" "$T/o.csv"
+check "-o leaves no temp file" [ "$(ls "$T" | grep -c 'o\.csv')" -eq 1 ]
+
+# --plot never fails the run
+citer-score -t "$TOK" --plot "$T/plot.png" "$T/routed.cs" >"$T/out" 2>"$T/err"
+rc=$?
+if command -v gnuplot >/dev/null 2>&1; then
+    check "--plot writes a PNG" [ "$rc" -eq 0 -a -s "$T/plot.png" ]
+else
+    if [ "$rc" -eq 0 ] && grep -q "gnuplot is not installed" "$T/err"; then
+        pass "--plot without gnuplot: exit 0, says so"
+    else fail "--plot without gnuplot" "exit $rc: $(cat "$T/err")"; fi
+fi
+
+# errors
+head -c 300 "$T/routed.cs" >"$T/trunc.cs"
+expect_error "truncated stream" 1 "^citer-score: .*trunc.cs: " citer-score -t "$TOK" "$T/trunc.cs"
+cp "$T/routed.cs" "$T/bad.cs"
+printf 'X' | dd of="$T/bad.cs" bs=1 seek=100 conv=notrunc 2>/dev/null
+expect_error "corrupt stream" 1 "^citer-score: .*bad.cs: .*byte" citer-score -t "$TOK" "$T/bad.cs"
+expect_error "missing file" 1 "^citer-score: $T/none.cs: " citer-score -t "$TOK" "$T/none.cs"
+{ answers; answers; } | citer-dump -r >"$T/dup.cs"
+expect_error "two answers for one seq" 1 "seq 0: two answer records" citer-score -t "$TOK" "$T/dup.cs"
+echo '{"kind":"meta","seq":0,"meta":{"role":"answer","answer":"1","format":"essay"}}' | citer-dump -r >"$T/fmt.cs"
+expect_error "unknown answer format" 1 "unknown answer format 'essay'" citer-score -t "$TOK" "$T/fmt.cs"
+echo '{"kind":"tokens","seq":0,"data":[99999],"meta":{"role":"generated"}}' | citer-dump -r >"$T/range.cs"
+expect_error "token id out of range" 1 "^citer-score: .*range.cs: seq 0: " citer-score -t "$TOK" "$T/range.cs"
+expect_error "bad model" 1 "^citer-score: $T/none.gguf: " citer-score -t "$TOK" --slm-model "$T/none.gguf" --llm-model "$T/none.gguf" "$T/routed.cs"
+expect_error "no FILE" 2 "no FILE" citer-score -t "$TOK"
+expect_error "no tokenizer" 2 "no tokenizer" env -u CITER_TOKENIZER citer-score "$T/routed.cs"
+expect_error "one model only" 2 "go together" citer-score -t "$TOK" --slm-model x "$T/routed.cs"
+expect_error "label without FILE" 2 "no FILE follows" citer-score -t "$TOK" "$T/routed.cs" -l x
+expect_error "unknown option" 2 "" citer-score -t "$TOK" --bogus "$T/routed.cs"
+check "--version" sh -c 'citer-score --version | grep -q "^citer-score "'
+check "--help" sh -c 'citer-score --help | grep -q "^usage: citer-score"'
+t_end
