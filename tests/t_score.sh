@@ -96,6 +96,25 @@ else
     else fail "--plot without gnuplot" "exit $rc: $(cat "$T/err")"; fi
 fi
 
+# cost per token from two f32 test models (t_route write-models):
+#   small: D 32, 1 layer, q 2x16, kv 1x16, ffn 64, vocab 300, untied head:
+#     32*32 + 2*32*16 + 32*32 + 3*32*64 = 9216 per layer, + 300*32 head = 18816 params, 75264 bytes
+#   large: D 64, 2 layers, q 4x16, kv 2x16, ffn 128: 36864 per layer, x2, + 300*64 = 92928
+#     params, 371712 bytes
+#   ratio 0.2: bytes 75264 + 0.2*371712 = 149606.4, FLOPs 2*(18816 + 0.2*92928) = 74803.2
+TB=${CITER_TESTBIN:-$(pwd)/build/tests}
+if [ ! -x "$TB/t_route" ]; then
+    skip "bytes and FLOPs per token" "$TB/t_route not built (make test builds it)"
+elif "$TB/t_route" write-models "$T"; then
+    got=$(citer-score -t "$TOK" --csv --slm-model "$T/slm.gguf" --llm-model "$T/llm.gguf" "$T/routed.cs" "$T/plain.cs" | tail -n 2 | cut -d, -f5,9,10)
+    want="0.2000,149606,74803
+,,"
+    if [ "$got" = "$want" ]; then pass "bytes and FLOPs per token"; else
+        fail "bytes and FLOPs per token" "$(printf '%s' "$got" | tr '\n' '|')"; fi
+else
+    fail "write the test models"
+fi
+
 # errors
 head -c 300 "$T/routed.cs" >"$T/trunc.cs"
 expect_error "truncated stream" 1 "^citer-score: .*trunc.cs: " citer-score -t "$TOK" "$T/trunc.cs"
