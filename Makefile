@@ -48,7 +48,7 @@ $(BUILD)/tests/%: tests/%.c tests/check.h $(LIB) $(wildcard lib/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(LIB) $(wildcard lib/*.h)
+$(BUILD)/bench/%: bench/%.c $(LIB) $(wildcard lib/*.h) $(wildcard bench/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 

@@ -28,6 +28,7 @@
 #include "model.h"
 #include "testmodel.h"
 #include "util.h"
+#include "bandwidth.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -42,47 +43,10 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* ---- memory read bandwidth: 2 threads, plain streaming loads ---- */
-
 #define BW_BYTES ((size_t)512 << 20)
 
-typedef struct {
-    const uint8_t *buf;
-    uint64_t sink[64];
-} read_job;
-
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) static uint64_t read_range(const uint8_t *p, size_t n)
-{
-    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
-    for (size_t i = 0; i + 128 <= n; i += 128) {
-        a = _mm256_xor_si256(a, _mm256_load_si256((const __m256i *)(p + i)));
-        b = _mm256_xor_si256(b, _mm256_load_si256((const __m256i *)(p + i + 32)));
-        c = _mm256_xor_si256(c, _mm256_load_si256((const __m256i *)(p + i + 64)));
-        d = _mm256_xor_si256(d, _mm256_load_si256((const __m256i *)(p + i + 96)));
-    }
-    a = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
-    return (uint64_t)_mm256_extract_epi64(a, 0) ^ (uint64_t)_mm256_extract_epi64(a, 3);
-}
-#else
-static uint64_t read_range(const uint8_t *p, size_t n)
-{
-    uint64_t s = 0;
-    for (size_t i = 0; i + 8 <= n; i += 8) s ^= *(const uint64_t *)(p + i);
-    return s;
-}
-#endif
-
-static void read_chunks(void *arg, int64_t b, int64_t e)
-{
-    read_job *j = arg;
-    uint64_t s = 0;
-    for (int64_t i = b; i < e; i++) s ^= read_range(j->buf + ((size_t)i << 20), (size_t)1 << 20);
-    j->sink[b % 64] ^= s;
-}
-
-/* Best of a few passes (the machine may be shared: the best pass is the least disturbed). */
-static double read_bandwidth(void)
+/* The read bandwidth of this run, over a buffer allocated once. */
+static double measured_bandwidth(void)
 {
     static uint8_t *buf;
     if (!buf) {
@@ -90,17 +54,7 @@ static double read_bandwidth(void)
         if (!buf) return 0;
         memset(buf, 1, BW_BYTES);
     }
-    read_job j = {buf, {0}};
-    int64_t chunks = (int64_t)(BW_BYTES >> 20);
-    citer_parallel_for(chunks, read_chunks, &j);
-    double best = 0;
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = now();
-        citer_parallel_for(chunks, read_chunks, &j);
-        double g = (double)BW_BYTES / (now() - t0) / 1e9;
-        if (g > best) best = g;
-    }
-    return best;
+    return read_bandwidth(buf, BW_BYTES, 5);
 }
 
 /* ---- models ---- */
@@ -324,7 +278,7 @@ int main(void)
     int quick = getenv("CITER_BENCH_QUICK") && atoi(getenv("CITER_BENCH_QUICK")) > 0;
     int reps = quick ? 2 : 3;
     citer_set_threads(2);
-    double bw = read_bandwidth();
+    double bw = measured_bandwidth();
     printf("bench_decode: kernels %s, %d threads, memory read %.1f GB/s%s\n", citer_kernels_name(),
            citer_get_threads(), bw, quick ? " (quick)" : "");
     printf("%-15s %-5s %9s %8s %7s %6s | %8s %8s | %s\n", "model", "type", "decode", "weights", "of mem",
@@ -340,7 +294,7 @@ int main(void)
         models[c] = m;
         double gb = (double)citer_model_weight_bytes(m) / 1e9;
         int steps = (int)(2.0 / gb) + 4; /* ~2 GB of weights per measured run */
-        double bw_now = read_bandwidth(); /* again beside each case: the load may change */
+        double bw_now = measured_bandwidth(); /* again beside each case: the load may change */
         if (bw_now > bw) bw = bw_now;
         double tps = decode_rate(m, 8, steps, reps);
         double tps512 = decode_rate(m, 512, quick ? 4 : 8, 1);

@@ -13,6 +13,7 @@
 #include "gguf.h"
 #include "kernels.h"
 #include "util.h"
+#include "bandwidth.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -39,59 +40,6 @@ static float frand(void)
     return (float)((rng >> 40) * 0x1p-23) - 1.0f;
 }
 
-/* ---- streaming read bandwidth ---- */
-
-typedef struct {
-    const uint8_t *buf;
-    size_t bytes;
-    uint64_t sink[64];
-} read_job;
-
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) static uint64_t read_range(const uint8_t *p, size_t n)
-{
-    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
-    for (size_t i = 0; i + 128 <= n; i += 128) {
-        a = _mm256_xor_si256(a, _mm256_load_si256((const __m256i *)(p + i)));
-        b = _mm256_xor_si256(b, _mm256_load_si256((const __m256i *)(p + i + 32)));
-        c = _mm256_xor_si256(c, _mm256_load_si256((const __m256i *)(p + i + 64)));
-        d = _mm256_xor_si256(d, _mm256_load_si256((const __m256i *)(p + i + 96)));
-    }
-    a = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
-    return (uint64_t)_mm256_extract_epi64(a, 0) ^ (uint64_t)_mm256_extract_epi64(a, 3);
-}
-#else
-static uint64_t read_range(const uint8_t *p, size_t n)
-{
-    uint64_t s = 0;
-    for (size_t i = 0; i + 8 <= n; i += 8) s ^= *(const uint64_t *)(p + i);
-    return s;
-}
-#endif
-
-/* Chunks of 1 MB, split over the pool. */
-static void read_chunks(void *arg, int64_t b, int64_t e)
-{
-    read_job *j = arg;
-    uint64_t s = 0;
-    for (int64_t i = b; i < e; i++) s ^= read_range(j->buf + ((size_t)i << 20), 1u << 20);
-    j->sink[b % 64] ^= s;
-}
-
-static double read_bandwidth(const uint8_t *buf, size_t bytes)
-{
-    read_job j = {buf, bytes, {0}};
-    int64_t chunks = (int64_t)(bytes >> 20);
-    citer_parallel_for(chunks, read_chunks, &j); /* warm-up */
-    double best = 0;
-    for (int rep = 0; rep < 8; rep++) {
-        double t0 = now();
-        citer_parallel_for(chunks, read_chunks, &j);
-        double gbs = (double)bytes / (now() - t0) / 1e9;
-        if (gbs > best) best = gbs;
-    }
-    return best;
-}
 
 /* ---- matvec ---- */
 
@@ -167,7 +115,7 @@ int main(void)
     double bw[3];
     for (int nt = 1; nt <= 2; nt++) {
         citer_set_threads(nt);
-        bw[nt] = read_bandwidth(buf, TOTAL_BYTES);
+        bw[nt] = read_bandwidth(buf, TOTAL_BYTES, 8);
         printf("memory read   threads %d: %6.1f GB/s\n", nt, bw[nt]);
     }
 
