@@ -51,6 +51,8 @@ if citer-reward --data "$T/data.cs" --slm-scores "$T/slm.cs" --llm-scores "$T/ll
     if grep -q 'case 1 3, case 2 1, case 3 1' "$T/err"; then pass "summary line"; else
         fail "summary line" "$(cat "$T/err")"; fi
     [ ! -e "$T/lab.cs.journal" ] && pass "journal removed" || fail "journal removed"
+    if citer-train -q --val-frac 0 "$T/lab.cs" -o "$T/router1.st" 2>"$T/err"; then pass "citer-train reads the labels"; else
+        fail "citer-train reads the labels" "$(head -c 300 "$T/err")"; fi
 else
     fail "myopic run" "$(cat "$T/err")"
 fi
