@@ -59,6 +59,12 @@ fi
 out=$(citer-reward -q --data "$T/data.cs" --slm-scores "$T/slm.cs" --llm-scores "$T/llm.cs" --myopic 2>&1 >"$T/lab2.cs")
 if [ -z "$out" ] && cmp -s "$T/lab.cs" "$T/lab2.cs"; then pass "stdout, -q"; else fail "stdout, -q" "$out"; fi
 
+# output follows the data's order, not the seq numbers'
+{ example 8 3 20,21 5; example 7 1,2 10,11,12 3; } | citer-dump -r >"$T/data87.cs"
+citer-reward -q --data "$T/data87.cs" --slm-scores "$T/slm.cs" --llm-scores "$T/llm.cs" --myopic -o "$T/lab87.cs"
+if [ "$(labels "$T/lab87.cs" | cut -d ' ' -f 1,2 | tr '\n' ' ')" = "8 1 8 2 7 2 7 3 7 4 " ]; then pass "data order"; else
+    fail "data order" "$(labels "$T/lab87.cs" | tr '\n' ' ')"; fi
+
 # ---- resume: stop after one example, resume, and after a torn journal ----
 { example 7 1,2 10,11,12 3; example 8 3 20,21 5; example 9 4 30 1; } | citer-dump -r >"$T/data3.cs"
 printf '%s\n' '7 2 10 10 1 2' '7 3 11 5 3 4' '7 4 12 6 5 6' '8 1 20 20 7 8' '8 2 21 21 9 0' '9 1 30 2 1 1' | score "$T/slm3.cs"
@@ -92,6 +98,9 @@ expect_error "mismatched seqs" 1 'llm7.cs: seq 8 pos 1: no score record' \
 printf '%s\n' '7 2 10 1' '7 3 99 11' '7 4 12 8' '8 1 20 0' '8 2 21 0' | score "$T/llmref.cs"
 expect_error "wrong ref" 1 'llmref.cs: seq 7 pos 3: .*ref' \
     citer-reward --data "$T/data.cs" --slm-scores "$T/slm.cs" --llm-scores "$T/llmref.cs" --myopic
+{ example 7 1,2 10,11,12 3; example 7 1,2 10,11,12 3; } | citer-dump -r >"$T/dup.cs"
+expect_error "duplicate seq" 1 'dup.cs: seq 7: two targets' \
+    citer-reward --data "$T/dup.cs" --slm-scores "$T/slm.cs" --llm-scores "$T/llm.cs" --myopic
 head -c 100 "$T/slm.cs" >"$T/cut.cs"
 expect_error "corrupt stream" 1 'cut.cs: ' \
     citer-reward --data "$T/data.cs" --slm-scores "$T/cut.cs" --llm-scores "$T/llm.cs" --myopic

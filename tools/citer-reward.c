@@ -77,6 +77,7 @@ typedef struct {
     int label, kase;
     int dim;
     float *hidden;
+    long order; /* the example's index in the data (output order), -1 when not in it */
 } feature;
 
 typedef struct {
@@ -282,7 +283,7 @@ static uint64_t read_journal(const char *path, feature_list *fl, uint64_t **done
             if (meta_int(m, "label", &label) == 0 && meta_int(m, "case", &kase) == 0) {
                 xgrow((void **)&fl->v, &fl->cap, fl->n + 1, sizeof *fl->v);
                 feature *ft = &fl->v[fl->n++];
-                *ft = (feature){rec.seq, rec.pos, (int)label, (int)kase, (int)rec.dim[0], rec.data};
+                *ft = (feature){rec.seq, rec.pos, (int)label, (int)kase, (int)rec.dim[0], rec.data, -1};
                 rec.data = NULL;
             }
             json_object_put(m);
@@ -305,11 +306,35 @@ static uint64_t read_journal(const char *path, feature_list *fl, uint64_t **done
     return good;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int seq_done(const uint64_t *done, size_t n, uint64_t seq)
 {
-    for (size_t i = 0; i < n; i++)
-        if (done[i] == seq) return 1;
-    return 0;
+    return n && bsearch(&seq, done, n, sizeof *done, u64_cmp) != NULL;
+}
+
+/* seq -> index in the data, through pairs sorted by seq */
+typedef struct {
+    uint64_t seq;
+    size_t index;
+} seq_index;
+
+static long find_index(const seq_index *si, size_t n, uint64_t seq)
+{
+    if (!n) return -1;
+    const seq_index *hit = bsearch(&seq, si, n, sizeof *si, u64_cmp); /* seq is the first member */
+    return hit ? (long)hit->index : -1;
+}
+
+static int feature_cmp(const void *a, const void *b)
+{
+    const feature *x = a, *y = b;
+    if (x->order != y->order) return x->order < y->order ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
 int main(int argc, char **argv)
@@ -380,7 +405,12 @@ int main(int argc, char **argv)
     score_list ss = {0}, ls = {0};
     read_scores(slm_scores, &ss);
     read_scores(llm_scores, &ls);
-    qsort(ss.v, ss.n, sizeof *ss.v, score_cmp);
+    seq_index *si = xmalloc((n_ex + 1) * sizeof *si);
+    for (size_t i = 0; i < n_ex; i++) si[i] = (seq_index){ex[i].seq, i};
+    qsort(si, n_ex, sizeof *si, u64_cmp);
+    for (size_t i = 1; i < n_ex; i++)
+        if (si[i].seq == si[i - 1].seq) die("%s: seq %" PRIu64 ": two targets", data, si[i].seq);
+    if (ss.n) qsort(ss.v, ss.n, sizeof *ss.v, score_cmp);
     if (ls.n) qsort(ls.v, ls.n, sizeof *ls.v, score_cmp);
 
     /* resume */
@@ -393,6 +423,7 @@ int main(int argc, char **argv)
         journal_path = xmalloc(strlen(out_path) + 9);
         sprintf(journal_path, "%s.journal", out_path);
         uint64_t good = read_journal(journal_path, &fl, &done, &n_done);
+        if (n_done) qsort(done, n_done, sizeof *done, u64_cmp);
         journal = fopen(journal_path, good ? "r+b" : "wb");
         if (!journal || ftruncate(fileno(journal), (off_t)good) != 0 || fseek(journal, (long)good, SEEK_SET) != 0)
             die("%s: %s", journal_path, strerror(errno));
@@ -478,15 +509,15 @@ int main(int argc, char **argv)
             xgrow((void **)&fl.v, &fl.cap, fl.n + 1, sizeof *fl.v);
             float *h = xmalloc((size_t)s->dim * sizeof(float));
             memcpy(h, s->hidden, (size_t)s->dim * sizeof(float));
-            fl.v[fl.n++] = (feature){e->seq, pos, label, kase, s->dim, h};
+            fl.v[fl.n++] = (feature){e->seq, pos, label, kase, s->dim, h, -1};
         }
         free(prefix);
         if (jw) {
             for (size_t k = first; k < fl.n; k++)
                 if (write_feature(jw, &fl.v[k]) != 0) die("%s: %s", journal_path, citer_error());
-            if (citer_write_meta(jw, e->seq, "{\"role\":\"journal_done\"}") != 0 || citer_writer_finish(jw) != 0 ||
-                fflush(journal) != 0)
-                die("%s: %s", journal_path, errno ? strerror(errno) : citer_error());
+            if (citer_write_meta(jw, e->seq, "{\"role\":\"journal_done\"}") != 0 || citer_writer_finish(jw) != 0)
+                die("%s: %s", journal_path, citer_error());
+            if (fflush(journal) != 0) die("%s: %s", journal_path, strerror(errno));
         }
         newly++;
         progress("example %zu/%zu", i + 1, n_ex);
@@ -507,13 +538,14 @@ int main(int argc, char **argv)
     if (!out) die("%s", citer_error());
     citer_writer *w = citer_writer_new(out->f);
     const char *oname = out_path ? out_path : "-";
-    for (size_t i = 0; i < n_ex; i++)
-        for (size_t k = 0; k < fl.n; k++) {
-            const feature *ft = &fl.v[k];
-            if (ft->seq != ex[i].seq) continue;
-            if (write_feature(w, ft) != 0) die("%s: %s", oname, citer_error());
-            if (ft->kase >= 1 && ft->kase <= 3 && (ft->label == 0 || ft->label == 1)) count[ft->kase][ft->label]++;
-        }
+    for (size_t k = 0; k < fl.n; k++) fl.v[k].order = find_index(si, n_ex, fl.v[k].seq);
+    if (fl.n) qsort(fl.v, fl.n, sizeof *fl.v, feature_cmp);
+    for (size_t k = 0; k < fl.n; k++) {
+        const feature *ft = &fl.v[k];
+        if (ft->order < 0) continue; /* a journal entry for a seq not in the data */
+        if (write_feature(w, ft) != 0) die("%s: %s", oname, citer_error());
+        if (ft->kase >= 1 && ft->kase <= 3 && (ft->label == 0 || ft->label == 1)) count[ft->kase][ft->label]++;
+    }
     char summary[512];
     long total = 0;
     for (int k = 1; k <= 3; k++) total += count[k][0] + count[k][1];
@@ -550,6 +582,7 @@ int main(int argc, char **argv)
         free(ex[i].answer);
     }
     free(ex);
+    free(si);
     free(done);
     free(journal_path);
     return 0;
