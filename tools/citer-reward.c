@@ -337,6 +337,44 @@ static int feature_cmp(const void *a, const void *b)
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/* The output: features in data order, then the summary record; then the journal goes. */
+static void write_output(const char *out_path, size_t n_ex, const seq_index *si, feature_list *fl, int myopic,
+                         int quiet, const char *journal_path)
+{
+    long count[4][2] = {{0}};
+    citer_out *out = citer_out_open(out_path);
+    if (!out) die("%s", citer_error());
+    citer_writer *w = citer_writer_new(out->f);
+    const char *oname = out_path ? out_path : "-";
+    for (size_t k = 0; k < fl->n; k++) fl->v[k].order = find_index(si, n_ex, fl->v[k].seq);
+    if (fl->n) qsort(fl->v, fl->n, sizeof *fl->v, feature_cmp);
+    for (size_t k = 0; k < fl->n; k++) {
+        const feature *ft = &fl->v[k];
+        if (ft->order < 0) continue; /* a journal entry for a seq not in the data */
+        if (write_feature(w, ft) != 0) die("%s: %s", oname, citer_error());
+        if (ft->kase >= 1 && ft->kase <= 3 && (ft->label == 0 || ft->label == 1)) count[ft->kase][ft->label]++;
+    }
+    char summary[512];
+    long total = 0;
+    for (int k = 1; k <= 3; k++) total += count[k][0] + count[k][1];
+    snprintf(summary, sizeof summary,
+             "{\"role\":\"reward_summary\",\"examples\":%zu,\"tokens\":%ld,"
+             "\"case1\":%ld,\"case2\":%ld,\"case3\":%ld,\"case3_label1\":%ld,\"label1\":%ld,\"label0\":%ld,"
+             "\"myopic\":%s}",
+             n_ex, total, count[1][1], count[2][0], count[3][0] + count[3][1], count[3][1],
+             count[1][1] + count[2][1] + count[3][1], count[1][0] + count[2][0] + count[3][0],
+             myopic ? "true" : "false");
+    if (citer_write_meta(w, 0, summary) != 0 || citer_writer_finish(w) != 0) die("%s: %s", oname, citer_error());
+    cli_check_write(out->f, oname);
+    citer_writer_free(w);
+    if (citer_out_commit(out) != 0) die("%s: %s", oname, citer_error());
+    if (journal_path) unlink(journal_path);
+    if (!quiet)
+        fprintf(stderr, "citer-reward: %zu examples, %ld tokens: case 1 %ld, case 2 %ld, case 3 %ld (%ld label 1)\n",
+                n_ex, total, count[1][1], count[2][0], count[3][0] + count[3][1], count[3][1]);
+
+}
+
 int main(int argc, char **argv)
 {
     cli_init("citer-reward");
@@ -529,41 +567,9 @@ int main(int argc, char **argv)
     }
     if (stopped) {
         if (!quiet) fprintf(stderr, "citer-reward: stopped after %ld examples (resume with the same command)\n", newly);
-        return 3;
+    } else {
+        write_output(out_path, n_ex, si, &fl, myopic, quiet, journal_path);
     }
-
-    /* the output: features in data order, then the summary */
-    long count[4][2] = {{0}};
-    citer_out *out = citer_out_open(out_path);
-    if (!out) die("%s", citer_error());
-    citer_writer *w = citer_writer_new(out->f);
-    const char *oname = out_path ? out_path : "-";
-    for (size_t k = 0; k < fl.n; k++) fl.v[k].order = find_index(si, n_ex, fl.v[k].seq);
-    if (fl.n) qsort(fl.v, fl.n, sizeof *fl.v, feature_cmp);
-    for (size_t k = 0; k < fl.n; k++) {
-        const feature *ft = &fl.v[k];
-        if (ft->order < 0) continue; /* a journal entry for a seq not in the data */
-        if (write_feature(w, ft) != 0) die("%s: %s", oname, citer_error());
-        if (ft->kase >= 1 && ft->kase <= 3 && (ft->label == 0 || ft->label == 1)) count[ft->kase][ft->label]++;
-    }
-    char summary[512];
-    long total = 0;
-    for (int k = 1; k <= 3; k++) total += count[k][0] + count[k][1];
-    snprintf(summary, sizeof summary,
-             "{\"role\":\"reward_summary\",\"examples\":%zu,\"tokens\":%ld,"
-             "\"case1\":%ld,\"case2\":%ld,\"case3\":%ld,\"case3_label1\":%ld,\"label1\":%ld,\"label0\":%ld,"
-             "\"myopic\":%s}",
-             n_ex, total, count[1][1], count[2][0], count[3][0] + count[3][1], count[3][1],
-             count[1][1] + count[2][1] + count[3][1], count[1][0] + count[2][0] + count[3][0],
-             myopic ? "true" : "false");
-    if (citer_write_meta(w, 0, summary) != 0 || citer_writer_finish(w) != 0) die("%s: %s", oname, citer_error());
-    cli_check_write(out->f, oname);
-    citer_writer_free(w);
-    if (citer_out_commit(out) != 0) die("%s: %s", oname, citer_error());
-    if (journal_path) unlink(journal_path);
-    if (!quiet)
-        fprintf(stderr, "citer-reward: %zu examples, %ld tokens: case 1 %ld, case 2 %ld, case 3 %ld (%ld label 1)\n",
-                n_ex, total, count[1][1], count[2][0], count[3][0] + count[3][1], count[3][1]);
 
     citer_route_free(route);
     citer_backend_close(slm_b);
@@ -585,5 +591,5 @@ int main(int argc, char **argv)
     free(si);
     free(done);
     free(journal_path);
-    return 0;
+    return stopped ? 3 : 0;
 }
