@@ -98,6 +98,11 @@ expect_error "mismatched seqs" 1 'llm7.cs: seq 8 pos 1: no score record' \
 printf '%s\n' '7 2 10 1' '7 3 99 11' '7 4 12 8' '8 1 20 0' '8 2 21 0' | score "$T/llmref.cs"
 expect_error "wrong ref" 1 'llmref.cs: seq 7 pos 3: .*ref' \
     citer-reward --data "$T/data.cs" --slm-scores "$T/slm.cs" --llm-scores "$T/llmref.cs" --myopic
+{ citer-dump "$T/slm.cs" | head -n 4
+  echo '{"kind":"tensor","seq":8,"pos":2,"meta":{"ref":21,"argmax":21,"hidden":1},"dtype":"f32","data":[1]}'; } |
+    citer-dump -r >"$T/dim.cs"
+expect_error "hidden sizes differ" 1 'dim.cs: seq 8 pos 2: hidden size 1' \
+    citer-reward --data "$T/data.cs" --slm-scores "$T/dim.cs" --llm-scores "$T/llm.cs" --myopic
 { example 7 1,2 10,11,12 3; example 7 1,2 10,11,12 3; } | citer-dump -r >"$T/dup.cs"
 expect_error "duplicate seq" 1 'dup.cs: seq 7: two targets' \
     citer-reward --data "$T/dup.cs" --slm-scores "$T/slm.cs" --llm-scores "$T/llm.cs" --myopic

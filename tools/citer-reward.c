@@ -493,6 +493,7 @@ int main(int argc, char **argv)
 
     citer_writer *jw = journal ? citer_writer_new(journal) : NULL;
     long newly = 0;
+    int hidden_dim = 0;
     int stopped = 0;
     for (size_t i = 0; i < n_ex && !stopped; i++) {
         const example *e = &ex[i];
@@ -514,6 +515,10 @@ int main(int argc, char **argv)
             if (!s->hidden)
                 die("%s: seq %" PRIu64 " pos %" PRId64 ": no hidden state (score with --hidden)", slm_scores,
                     e->seq, pos);
+            if (hidden_dim && s->dim != hidden_dim)
+                die("%s: seq %" PRIu64 " pos %" PRId64 ": hidden size %d, earlier records %d", slm_scores, e->seq,
+                    pos, s->dim, hidden_dim);
+            hidden_dim = s->dim;
             int label, kase;
             if (s->argmax == e->target[t]) label = 1, kase = 1;
             else if (l->argmax == e->target[t]) label = 0, kase = 2;
