@@ -165,13 +165,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static long count_arg(const char *name, const char *s, long min)
-{
-    long v;
-    if (parse_long(s, &v) != 0 || v < min) usage_error("%s: '%s' is not a number >= %ld", name, s, min);
-    return v;
-}
-
 static void parse_options(int argc, char **argv)
 {
     opt.hidden = -1;
@@ -196,7 +189,7 @@ static void parse_options(int argc, char **argv)
             opt.mode = c == O_SCORE ? SCORE : SERVE;
             mode_set = 1;
             break;
-        case O_MAX_TOKENS: opt.max_tokens = count_arg("--max-tokens", optarg, 0); break;
+        case O_MAX_TOKENS: opt.max_tokens = cli_count_arg("--max-tokens", optarg, 0); break;
         case O_STOP:
             if (!*optarg) usage_error("--stop: the stop string is empty");
             opt.stops = xrealloc(opt.stops, (size_t)(opt.n_stops + 1) * sizeof *opt.stops);
@@ -207,21 +200,13 @@ static void parse_options(int argc, char **argv)
             if (parse_double(optarg, &opt.temperature) != 0 || !(opt.temperature >= 0))
                 usage_error("--temperature: '%s' is not a number >= 0", optarg);
             break;
-        case O_TOP_K: opt.top_k = count_arg("--top-k", optarg, 0); break;
+        case O_TOP_K: opt.top_k = cli_count_arg("--top-k", optarg, 0); break;
         case O_TOP_P:
             if (parse_double(optarg, &opt.top_p) != 0 || !(opt.top_p > 0 && opt.top_p <= 1))
                 usage_error("--top-p: '%s' is not a number in (0, 1]", optarg);
             break;
-        case O_SEED: {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(optarg, &end, 0);
-            if (errno || end == optarg || *end || optarg[0] == '-')
-                usage_error("--seed: '%s' is not a number >= 0", optarg);
-            opt.seed = v;
-            break;
-        }
-        case O_THREADS: opt.threads = count_arg("--threads", optarg, 1); break;
+        case O_SEED: opt.seed = cli_seed_arg("--seed", optarg); break;
+        case O_THREADS: opt.threads = cli_count_arg("--threads", optarg, 1); break;
         default: cli_bad_option(argv, c);
         }
     }

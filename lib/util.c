@@ -399,6 +399,23 @@ void progress_done(void)
     progress_shown = 0;
 }
 
+long cli_count_arg(const char *option, const char *s, long min)
+{
+    long v;
+    if (parse_long(s, &v) != 0 || v < min || v > INT32_MAX)
+        usage_error("%s: '%s' is not a number >= %ld", option, s, min);
+    return v;
+}
+
+uint64_t cli_seed_arg(const char *option, const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || end == s || *end || s[0] == '-') usage_error("%s: '%s' is not a number >= 0", option, s);
+    return v;
+}
+
 int parse_long(const char *s, long *out)
 {
     char *end;

@@ -66,6 +66,11 @@ extern int cli_quiet;
 void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void progress_done(void);
 
+/* Option arguments of the tools: a count >= min (and <= INT32_MAX), a seed (any unsigned
+ * 64-bit number, decimal or 0x hex). A bad one is a usage error naming the option. */
+long cli_count_arg(const char *option, const char *s, long min);
+uint64_t cli_seed_arg(const char *option, const char *s);
+
 /* Parse helpers for options: 0 ok, -1 bad. */
 int parse_long(const char *s, long *out);
 int parse_double(const char *s, double *out);
