@@ -99,8 +99,7 @@ static struct {
     long max_tokens;
     char **stops;
     int n_stops;
-    double temperature, top_p;
-    long top_k;
+    citer_sampling_args sampling;
     uint64_t seed;
     long threads;
     int ignore_eos;
@@ -169,7 +168,7 @@ static void parse_options(int argc, char **argv)
 {
     opt.hidden = -1;
     opt.max_tokens = 256;
-    opt.top_p = 1;
+    citer_sampling_args_defaults(&opt.sampling);
     opterr = 0;
     int c, mode_set = 0;
     while ((c = getopt_long(argc, argv, ":m:o:qh", long_options, NULL)) != -1) {
@@ -196,15 +195,9 @@ static void parse_options(int argc, char **argv)
             opt.stops[opt.n_stops++] = optarg;
             break;
         case O_IGNORE_EOS: opt.ignore_eos = 1; break;
-        case O_TEMPERATURE:
-            if (parse_double(optarg, &opt.temperature) != 0 || !(opt.temperature >= 0))
-                usage_error("--temperature: '%s' is not a number >= 0", optarg);
-            break;
-        case O_TOP_K: opt.top_k = cli_count_arg("--top-k", optarg, 0); break;
-        case O_TOP_P:
-            if (parse_double(optarg, &opt.top_p) != 0 || !(opt.top_p > 0 && opt.top_p <= 1))
-                usage_error("--top-p: '%s' is not a number in (0, 1]", optarg);
-            break;
+        case O_TEMPERATURE: cli_sampling_option(&opt.sampling, "--temperature", optarg); break;
+        case O_TOP_K: cli_sampling_option(&opt.sampling, "--top-k", optarg); break;
+        case O_TOP_P: cli_sampling_option(&opt.sampling, "--top-p", optarg); break;
         case O_SEED: opt.seed = cli_seed_arg("--seed", optarg); break;
         case O_THREADS: opt.threads = cli_count_arg("--threads", optarg, 1); break;
         default: cli_bad_option(argv, c);
@@ -312,7 +305,7 @@ static void generate_one(run *r, const citer_record *rec)
     float *hidden = xmalloc((size_t)(max + 1) * D * sizeof *hidden);
     int32_t *gen = xmalloc((size_t)(max + 1) * sizeof *gen);
     citer_sampler smp;
-    citer_sampler_init(&smp, V, (float)opt.temperature, (int)opt.top_k, (float)opt.top_p,
+    citer_sampler_init(&smp, V, opt.sampling.temperature, opt.sampling.top_k, opt.sampling.top_p,
                        e->seed ^ (rec->seq * 0x9E3779B97F4A7C15ull));
 
     if (citer_engine_feed(e, s, rec->data, n_prompt, hidden, logits, NULL) != 0)

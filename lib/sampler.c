@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -107,4 +108,28 @@ int32_t citer_sample(citer_sampler *s, const float *logits)
         if (r < acc) return i;
     }
     return citer_argmax(logits, n, NULL);
+}
+
+void citer_sampling_args_defaults(citer_sampling_args *a)
+{
+    a->temperature = 0;
+    a->top_k = 0;
+    a->top_p = 1;
+}
+
+void cli_sampling_option(citer_sampling_args *a, const char *option, const char *arg)
+{
+    double v;
+    if (strcmp(option, "--temperature") == 0) {
+        if (parse_double(arg, &v) != 0 || !(v >= 0))
+            usage_error("--temperature: '%s' is not a number >= 0", arg);
+        a->temperature = (float)v;
+    } else if (strcmp(option, "--top-k") == 0) {
+        a->top_k = (int)cli_count_arg("--top-k", arg, 0);
+    } else if (strcmp(option, "--top-p") == 0) {
+        if (parse_double(arg, &v) != 0 || !(v > 0 && v <= 1)) usage_error("--top-p: '%s' is not a number in (0, 1]", arg);
+        a->top_p = (float)v;
+    } else {
+        usage_error("%s: not a sampling option", option);
+    }
 }

@@ -10,6 +10,13 @@ expect_error "citer-llm names its own variable" 2 "^citer-llm: .*CITER_LLM_MODEL
 expect_error "unknown option" 2 "^citer-llm: .*--frobnicate" citer-llm -m x --frobnicate
 expect_error "bad --max-tokens" 2 "^citer-llm: --max-tokens: 'many'" citer-llm -m x --max-tokens many
 expect_error "bad --top-p" 2 "^citer-llm: --top-p: '2'" citer-llm -m x --top-p 2
+# the sampling options share one parser with citer-route: the same messages
+for tool in citer-slm citer-route; do
+    expect_error "$tool: bad --temperature" 2 "^$tool: --temperature: '-1' is not a number >= 0 " \
+        $tool --temperature -1
+    expect_error "$tool: bad --top-p" 2 "^$tool: --top-p: '0' is not a number in \(0, 1\] " $tool --top-p 0
+    expect_error "$tool: bad --top-k" 2 "^$tool: --top-k: 'k' is not a number >= 0 " $tool --top-k k
+done
 expect_error "--score and --serve" 2 "^citer-slm: --score and --serve exclude each other" \
     citer-slm -m x --score --serve
 expect_error "-o with --serve" 2 "^citer-llm: --serve answers on stdout" citer-llm -m x --serve -o f

@@ -4,6 +4,7 @@
 #include "kernels.h"
 #include "route.h"
 #include "router.h"
+#include "sampler.h"
 #include "stream.h"
 #include "util.h"
 
@@ -79,8 +80,7 @@ static struct {
     const char **stops;
     int n_stops;
     int ignore_eos;
-    double temperature, top_p;
-    long top_k;
+    citer_sampling_args sampling;
     uint64_t seed;
     long threads;
     int quiet;
@@ -128,7 +128,7 @@ static void parse_options(int argc, char **argv)
 {
     opt.threshold = 0.5;
     opt.max_tokens = 256;
-    opt.top_p = 1;
+    citer_sampling_args_defaults(&opt.sampling);
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":r:t:o:qh", long_options, NULL)) != -1) {
@@ -151,15 +151,9 @@ static void parse_options(int argc, char **argv)
             break;
         case O_IGNORE_EOS: opt.ignore_eos = 1; break;
         case O_TOKENIZER: opt.tokenizer = optarg; break;
-        case O_TEMPERATURE:
-            if (parse_double(optarg, &opt.temperature) != 0 || !(opt.temperature >= 0))
-                usage_error("--temperature: '%s' is not a number >= 0", optarg);
-            break;
-        case O_TOP_K: opt.top_k = cli_count_arg("--top-k", optarg, 0); break;
-        case O_TOP_P:
-            if (parse_double(optarg, &opt.top_p) != 0 || !(opt.top_p > 0 && opt.top_p <= 1))
-                usage_error("--top-p: '%s' is not a number in (0, 1]", optarg);
-            break;
+        case O_TEMPERATURE: cli_sampling_option(&opt.sampling, "--temperature", optarg); break;
+        case O_TOP_K: cli_sampling_option(&opt.sampling, "--top-k", optarg); break;
+        case O_TOP_P: cli_sampling_option(&opt.sampling, "--top-p", optarg); break;
         case O_SEED: opt.seed = cli_seed_arg("--seed", optarg); break;
         case O_THREADS: opt.threads = cli_count_arg("--threads", optarg, 1); break;
         case 'o': opt.out_path = optarg; break;
@@ -331,9 +325,9 @@ int main(int argc, char **argv)
     ro.ignore_eos = opt.ignore_eos;
     ro.stops = opt.stops;
     ro.n_stops = opt.n_stops;
-    ro.temperature = (float)opt.temperature;
-    ro.top_k = (int)opt.top_k;
-    ro.top_p = (float)opt.top_p;
+    ro.temperature = opt.sampling.temperature;
+    ro.top_k = opt.sampling.top_k;
+    ro.top_p = opt.sampling.top_p;
     ro.seed = opt.seed;
 
     if (need_slm && (opt.slm || opt.slm_cmd)) slm_b = open_backend("slm", opt.slm, opt.slm_cmd);
