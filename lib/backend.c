@@ -438,6 +438,97 @@ int citer_backend_drop(citer_backend *b, uint64_t seq)
     return 0;
 }
 
+/* A request whose answer carries only "len": fork and truncate. */
+static int simple_request(citer_backend *b, const char *op, uint64_t seq, const char *meta, int *len)
+{
+    if (send_request(b, seq, meta, NULL, 0) != 0) return -1;
+    citer_record rec;
+    json_object *m = NULL;
+    if (read_response(b, op, seq, &rec, &m) != 0) return -1;
+    int64_t v;
+    int rc = member_int(m, "len", 0, INT32_MAX, &v);
+    json_object_put(m);
+    citer_record_free(&rec);
+    if (rc != 0) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "bad answer to %s: no length", op);
+        return broken(b, msg);
+    }
+    *len = (int)v;
+    return 0;
+}
+
+int citer_backend_fork(citer_backend *b, uint64_t seq, uint64_t from)
+{
+    if (b->broken) {
+        citer_set_error("the server failed before");
+        return -1;
+    }
+    b->calls++;
+    if (!b->is_process) {
+        local_seq *src = find_local(b, from);
+        if (!src) {
+            citer_set_error("fork: unknown sequence %" PRIu64, from);
+            return -1;
+        }
+        citer_seq *copy = citer_seq_fork(src->s);
+        local_seq *q = find_local(b, seq);
+        if (q) {
+            citer_seq_free(q->s);
+        } else {
+            xgrow((void **)&b->seqs, &b->cap_seqs, b->n_seqs + 1, sizeof *b->seqs);
+            q = &b->seqs[b->n_seqs++];
+            q->id = seq;
+        }
+        q->s = copy;
+        return 0;
+    }
+    if (seq > INT64_MAX || from > INT64_MAX) {
+        citer_set_error("fork: sequence ids of a server are int64 >= 0");
+        return -1;
+    }
+    char meta[80];
+    snprintf(meta, sizeof meta, "{\"op\":\"fork\",\"from\":%" PRIu64 "}", from);
+    int len;
+    return simple_request(b, "fork", seq, meta, &len);
+}
+
+int citer_backend_truncate(citer_backend *b, uint64_t seq, int len)
+{
+    if (b->broken) {
+        citer_set_error("the server failed before");
+        return -1;
+    }
+    if (len < 0) {
+        citer_set_error("truncate: length %d < 0", len);
+        return -1;
+    }
+    b->calls++;
+    if (!b->is_process) {
+        local_seq *q = find_local(b, seq);
+        if (!q) {
+            citer_set_error("truncate: unknown sequence %" PRIu64, seq);
+            return -1;
+        }
+        if (len > q->s->len) {
+            citer_set_error("truncate: length %d is beyond the sequence's length %d", len, q->s->len);
+            return -1;
+        }
+        citer_seq_truncate(q->s, len);
+        return 0;
+    }
+    char meta[80];
+    snprintf(meta, sizeof meta, "{\"op\":\"truncate\",\"len\":%d}", len);
+    int got;
+    if (simple_request(b, "truncate", seq, meta, &got) != 0) return -1;
+    if (got != len) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "bad answer to truncate: length %d, not %d", got, len);
+        return broken(b, msg);
+    }
+    return 0;
+}
+
 int citer_backend_close(citer_backend *b)
 {
     if (!b) return 0;

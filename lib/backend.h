@@ -68,8 +68,16 @@ int citer_backend_append(citer_backend *b, uint64_t seq, const int32_t *tokens, 
                          const citer_backend_sample *sample, citer_backend_step *out);
 /* Forget sequence seq. 0, or -1 + citer_error(). */
 int citer_backend_drop(citer_backend *b, uint64_t seq);
+/* Make seq a copy of sequence from (which must exist); what seq held before is replaced. The
+ * KV cache pages are shared copy-on-write, so forking a long prefix costs no forward pass (the
+ * serve protocol's "fork"). Sequence ids are int64 >= 0 for coprocesses. 0, or -1 +
+ * citer_error(). */
+int citer_backend_fork(citer_backend *b, uint64_t seq, uint64_t from);
+/* Keep the first len positions of sequence seq (len <= its length; "truncate"). The next
+ * append continues from position len. 0, or -1 + citer_error(). */
+int citer_backend_truncate(citer_backend *b, uint64_t seq, int len);
 
-/* Calls answered so far (appends and drops; the opening info request not counted). */
+/* Calls answered so far (appends, drops, forks, truncates; the opening info request not counted). */
 uint64_t citer_backend_requests(const citer_backend *b);
 
 /* Close the backend and free it (NULL is fine). A healthy coprocess gets a clean end of its

@@ -178,6 +178,63 @@ static int model_failed(const char *who)
 
 int citer_route_prompt(citer_route *r, uint64_t seq, const int32_t *prompt, int n_prompt, citer_route_result *res)
 {
+    return citer_route_prompt_from(r, seq, prompt, n_prompt, 0, res);
+}
+
+/* The models the route runs, with their names for errors. */
+static int models(const citer_route *r, citer_backend **b, const char **who)
+{
+    int n = 0;
+    if (r->slm) b[n] = r->slm, who[n++] = "slm";
+    if (r->llm) b[n] = r->llm, who[n++] = "llm";
+    return n;
+}
+
+int citer_route_base(citer_route *r, uint64_t base, const int32_t *tokens, int n)
+{
+    if (n < 1 || n > r->context) {
+        citer_set_error("base sequence of %d tokens (context length %d)", n, r->context);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= r->vocab) {
+            citer_set_error("prompt token %d at index %d is out of range (vocabulary %d)", tokens[i], i, r->vocab);
+            return -1;
+        }
+    citer_backend *b[2];
+    const char *who[2];
+    int k = models(r, b, who);
+    for (int i = 0; i < k; i++) {
+        citer_backend_step st;
+        if (citer_backend_append(b[i], base, tokens, n, 0, NULL, &st) != 0) return model_failed(who[i]);
+    }
+    return 0;
+}
+
+int citer_route_fork(citer_route *r, uint64_t seq, uint64_t base, int len)
+{
+    citer_backend *b[2];
+    const char *who[2];
+    int k = models(r, b, who);
+    for (int i = 0; i < k; i++)
+        if (citer_backend_fork(b[i], seq, base) != 0 || citer_backend_truncate(b[i], seq, len) != 0)
+            return model_failed(who[i]);
+    return 0;
+}
+
+int citer_route_drop(citer_route *r, uint64_t seq)
+{
+    citer_backend *b[2];
+    const char *who[2];
+    int k = models(r, b, who);
+    for (int i = 0; i < k; i++)
+        if (citer_backend_drop(b[i], seq) != 0) return model_failed(who[i]);
+    return 0;
+}
+
+int citer_route_prompt_from(citer_route *r, uint64_t seq, const int32_t *prompt, int n_prompt, int have,
+                            citer_route_result *res)
+{
     const citer_route_opts *o = &r->o;
     memset(res, 0, sizeof *res);
     res->n_prompt = n_prompt;
@@ -196,6 +253,10 @@ int citer_route_prompt(citer_route *r, uint64_t seq, const int32_t *prompt, int 
             citer_set_error("prompt token %d at index %d is out of range (vocabulary %d)", prompt[i], i, r->vocab);
             return -1;
         }
+    if (have < 0 || have >= n_prompt) {
+        citer_set_error("the sequence holds %d of the prompt's %d tokens: nothing to append", have, n_prompt);
+        return -1;
+    }
     int max = o->max_tokens < r->context - n_prompt ? o->max_tokens : r->context - n_prompt;
     int32_t *all = xmalloc((size_t)(n_prompt + max + 1) * sizeof *all); /* prompt, then generated */
     memcpy(all, prompt, (size_t)n_prompt * sizeof *all);
@@ -207,17 +268,18 @@ int citer_route_prompt(citer_route *r, uint64_t seq, const int32_t *prompt, int 
     citer_backend_sample smp = {o->temperature, o->top_k, o->top_p, 0};
     uint64_t rng = o->seed ^ (seq * 0x9E3779B97F4A7C15ull); /* the random policy's draws */
     int want_hidden = o->router != NULL;
-    int rc = 0, slm_live = r->slm != NULL, llm_len = 0, all_llm = 0;
+    int rc = 0, slm_live = r->slm != NULL, llm_len = have, all_llm = 0;
     citer_backend_step ss = {0}, ls;
     double t;
 
     if (max > 0 && slm_live) {
         smp.seed = step_seed(r, seq, 0, 0);
         t = now_seconds();
-        rc = citer_backend_append(r->slm, seq, prompt, n_prompt, want_hidden, sampling ? &smp : NULL, &ss);
+        rc = citer_backend_append(r->slm, seq, prompt + have, n_prompt - have, want_hidden, sampling ? &smp : NULL,
+                                  &ss);
         res->t_slm += now_seconds() - t;
         if (rc) goto slm_fail;
-        res->slm_ingested += n_prompt;
+        res->slm_ingested += n_prompt - have;
     }
     for (int i = 0; i < max; i++) {
         int pos = n_prompt + i; /* the position this step writes */
@@ -299,8 +361,8 @@ int citer_route_prompt(citer_route *r, uint64_t seq, const int32_t *prompt, int 
         }
     }
     /* Forget the sequence in both models. */
-    if (r->slm && res->slm_ingested && citer_backend_drop(r->slm, seq) != 0) goto slm_fail;
-    if (r->llm && res->llm_calls && citer_backend_drop(r->llm, seq) != 0) goto llm_fail;
+    if (r->slm && (have || res->slm_ingested) && citer_backend_drop(r->slm, seq) != 0) goto slm_fail;
+    if (r->llm && (have || res->llm_calls) && citer_backend_drop(r->llm, seq) != 0) goto llm_fail;
     goto out;
 slm_fail:
     rc = model_failed("slm");

@@ -91,6 +91,28 @@ void citer_route_free(citer_route *r);
 int citer_route_prompt(citer_route *r, uint64_t seq, const int32_t *prompt, int n_prompt, citer_route_result *res);
 void citer_route_result_free(citer_route_result *res);
 
+/* Shared prefixes (many rollouts from one prompt, CITER's labelling): ingest a base sequence
+ * once, fork it for each continuation, and generate from the fork. Every model the route runs
+ * (the SLM unless the policy is llm, the LLM unless it is slm) gets the same state, so the
+ * LLM's lazy catch-up starts after the shared part.
+ *
+ *   citer_route_base(r, base, tokens, n)       base := tokens[0..n) in every model
+ *   citer_route_fork(r, seq, base, len)        seq := the first len positions of base
+ *   citer_route_prompt_from(r, seq, p, n, len, res)
+ *                                              generate after p[0..n) where seq already holds
+ *                                              p[0..len) (len < n: at least one token is new)
+ *   citer_route_drop(r, base)
+ *
+ * The result is the one citer_route_prompt(r, seq, p, n) gives, except for the rounding of the
+ * positions computed in another batch (a prefill of many positions and a one-token decode sum in
+ * different orders), and except that slm_ingested / llm_ingested count only the new tokens.
+ * 0, or -1 + citer_error() ("slm: ..." or "llm: ..."). */
+int citer_route_base(citer_route *r, uint64_t base, const int32_t *tokens, int n);
+int citer_route_fork(citer_route *r, uint64_t seq, uint64_t base, int len);
+int citer_route_prompt_from(citer_route *r, uint64_t seq, const int32_t *prompt, int n_prompt, int have,
+                            citer_route_result *res);
+int citer_route_drop(citer_route *r, uint64_t seq);
+
 /* Totals over prompts, for the stats record. */
 typedef struct {
     uint64_t prompts, tokens, llm_calls, llm_tokens, catchup, llm_ingested, slm_ingested, router_calls;

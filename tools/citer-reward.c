@@ -4,8 +4,9 @@
  * Case 1: the SLM's argmax is the reference token: label 1. Case 2: else the LLM's argmax is:
  * label 0. Case 3: neither: roll out from prompt + reference[:t] + the SLM's token with the
  * rollout policy and grade the answer (label 1 when correct); --myopic labels it 0 instead.
- * Rollouts re-prefill their whole prefix (no KV-cache sharing between the rollouts of one
- * example yet). With -o, each finished example is appended to FILE.journal as a complete
+ * The rollouts of one example share their prefix's KV cache (a base sequence forked and cut per
+ * rollout); --emit-rollouts and --rollouts run the rollout step as its own stage (citer-route
+ * in between, sharded anywhere). With -o, each finished example is appended to FILE.journal as a complete
  * stream, so an interrupted run resumes where it stopped. */
 #include "answer.h"
 #include "backend.h"
@@ -41,13 +42,17 @@ static const char usage_text[] =
     "      --myopic           case 3 is label 0, no rollouts\n"
     "      --max-tokens N     rollout length limit (256)\n"
     "      --stop-after-examples N  stop after N newly labelled examples (for testing resume)\n"
+    "      --no-prefix-sharing  each rollout prefills its whole prefix (for testing and timing)\n"
+    "      --emit-rollouts    write the rollout requests for citer-route instead of labels\n"
+    "      --shard I/N        with --emit-rollouts: only the rollouts numbered I modulo N\n"
+    "      --rollouts FILE[,FILE...]  label case 3 from citer-route's outputs of the requests\n"
     "  -o FILE                write to FILE (atomically; resumable through FILE.journal)\n"
     "  -q, --quiet            no summary line, no progress\n"
     "  -h, --help             show this help\n"
     "      --version          show the version\n";
 
 enum { O_VERSION = 256, O_DATA, O_SLM_SCORES, O_LLM_SCORES, O_SLM, O_LLM, O_TOKENIZER, O_MYOPIC,
-       O_MAX_TOKENS, O_STOP_AFTER };
+       O_MAX_TOKENS, O_STOP_AFTER, O_NO_SHARING, O_EMIT, O_SHARD, O_ROLLOUTS };
 
 typedef struct {
     uint64_t seq;
@@ -55,6 +60,8 @@ typedef struct {
     int n_prompt, n_target;
     char *answer;
     int format;
+    char **choice_texts, **choice_labels; /* mc items: the choices of the answer record */
+    int n_choices;
 } example;
 
 typedef struct {
@@ -106,6 +113,44 @@ static int meta_int(struct json_object *m, const char *key, int64_t *out)
     return 0;
 }
 
+static void free_strings(char **v, int n)
+{
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+/* The "choices" of an mc answer record: {"text": [...], "label": [...]}, as citer-tokenize
+ * --dataset writes them. Absent is fine (0 choices). 0, or -1 + citer_error(). */
+static int read_choices(struct json_object *m, char ***texts, char ***labels, int *n)
+{
+    struct json_object *c, *t, *l;
+    *texts = *labels = NULL;
+    *n = 0;
+    if (!json_object_object_get_ex(m, "choices", &c)) return 0;
+    if (!json_object_is_type(c, json_type_object) || !json_object_object_get_ex(c, "text", &t) ||
+        !json_object_object_get_ex(c, "label", &l) || !json_object_is_type(t, json_type_array) ||
+        !json_object_is_type(l, json_type_array) || json_object_array_length(t) != json_object_array_length(l) ||
+        json_object_array_length(t) > 1000) {
+        citer_set_error("\"choices\" is not {\"text\": [...], \"label\": [...]} of one length");
+        return -1;
+    }
+    int k = (int)json_object_array_length(t);
+    for (int i = 0; i < k; i++)
+        if (!json_object_is_type(json_object_array_get_idx(t, (size_t)i), json_type_string) ||
+            !json_object_is_type(json_object_array_get_idx(l, (size_t)i), json_type_string)) {
+            citer_set_error("choices[%d]: text and label must be strings", i);
+            return -1;
+        }
+    *texts = xmalloc((size_t)(k + 1) * sizeof **texts);
+    *labels = xmalloc((size_t)(k + 1) * sizeof **labels);
+    for (int i = 0; i < k; i++) {
+        (*texts)[i] = xstrdup(json_object_get_string(json_object_array_get_idx(t, (size_t)i)));
+        (*labels)[i] = xstrdup(json_object_get_string(json_object_array_get_idx(l, (size_t)i)));
+    }
+    *n = k;
+    return 0;
+}
+
 static FILE *open_in(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -125,7 +170,7 @@ static example *read_data(const char *path, size_t *n_out)
     int n_pending = 0;
     uint64_t pending_seq = 0;
     int have_pending = 0;
-    typedef struct { uint64_t seq; char *answer; int format; } ans;
+    typedef struct { uint64_t seq; char *answer; int format; char **texts, **labels; int n; } ans;
     ans *answers = NULL;
     size_t n_ans = 0, cap_ans = 0;
     citer_record rec;
@@ -140,7 +185,7 @@ static example *read_data(const char *path, size_t *n_out)
                     die("%s: seq %" PRIu64 ": target without a prompt before it", path, rec.seq);
                 xgrow((void **)&ex, &cap, n + 1, sizeof *ex);
                 ex[n] = (example){rec.seq, pending, xmalloc((size_t)len * 4 + 4), n_pending, len, NULL,
-                                  CITER_FMT_MATH};
+                                  CITER_FMT_MATH, NULL, NULL, 0};
                 if (len) memcpy(ex[n].target, rec.data, (size_t)len * 4);
                 n++;
                 pending = NULL;
@@ -159,7 +204,10 @@ static example *read_data(const char *path, size_t *n_out)
             if (format < 0 || format == CITER_FMT_AUTO)
                 die("%s: seq %" PRIu64 ": unknown answer format '%s'", path, rec.seq, fmt);
             xgrow((void **)&answers, &cap_ans, n_ans + 1, sizeof *answers);
-            answers[n_ans++] = (ans){rec.seq, xstrdup(meta_str(m, "answer")), format};
+            ans *a = &answers[n_ans++];
+            *a = (ans){rec.seq, xstrdup(meta_str(m, "answer")), format, NULL, NULL, 0};
+            if (read_choices(m, &a->texts, &a->labels, &a->n) != 0)
+                die("%s: seq %" PRIu64 ": %s", path, rec.seq, citer_error());
         }
         json_object_put(m);
         citer_record_free(&rec);
@@ -171,9 +219,17 @@ static example *read_data(const char *path, size_t *n_out)
             if (answers[j].seq == ex[i].seq && !ex[i].answer) {
                 ex[i].answer = answers[j].answer;
                 ex[i].format = answers[j].format;
+                ex[i].choice_texts = answers[j].texts;
+                ex[i].choice_labels = answers[j].labels;
+                ex[i].n_choices = answers[j].n;
                 answers[j].answer = NULL;
+                answers[j].n = 0;
             }
-    for (size_t j = 0; j < n_ans; j++) free(answers[j].answer);
+    for (size_t j = 0; j < n_ans; j++) {
+        free(answers[j].answer);
+        free_strings(answers[j].texts, answers[j].n);
+        free_strings(answers[j].labels, answers[j].n);
+    }
     free(answers);
     citer_reader_free(rd);
     fclose(f);
@@ -375,14 +431,284 @@ static void write_output(const char *out_path, size_t n_ex, const seq_index *si,
 
 }
 
+/* The case of target position t of e (1, 2 or 3, before --myopic), after checking the score
+ * records of the position; *sp is the SLM's. */
+static int classify(const example *e, int t, const score_list *ss, const score_list *ls, const char *slm_scores,
+                    const char *llm_scores, int *hidden_dim, const score **sp)
+{
+    int64_t pos = (int64_t)e->n_prompt + t;
+    const score *s = find_score(ss, e->seq, pos), *l = find_score(ls, e->seq, pos);
+    if (!s) die("%s: seq %" PRIu64 " pos %" PRId64 ": no score record", slm_scores, e->seq, pos);
+    if (!l) die("%s: seq %" PRIu64 " pos %" PRId64 ": no score record", llm_scores, e->seq, pos);
+    if (s->ref != e->target[t] || l->ref != e->target[t])
+        die("%s: seq %" PRIu64 " pos %" PRId64 ": the scores' \"ref\" is not the data's token %" PRId32,
+            s->ref != e->target[t] ? slm_scores : llm_scores, e->seq, pos, e->target[t]);
+    if (!s->hidden)
+        die("%s: seq %" PRIu64 " pos %" PRId64 ": no hidden state (score with --hidden)", slm_scores, e->seq, pos);
+    if (*hidden_dim && s->dim != *hidden_dim)
+        die("%s: seq %" PRIu64 " pos %" PRId64 ": hidden size %d, earlier records %d", slm_scores, e->seq, pos, s->dim,
+            *hidden_dim);
+    *hidden_dim = s->dim;
+    *sp = s;
+    if (s->argmax == e->target[t]) return 1;
+    if (l->argmax == e->target[t]) return 2;
+    return 3;
+}
+
+/* The last case-3 position of e (the base sequence need not go further), -1 when none; positions
+ * without both score records are left to classify's errors. */
+static int last_case3(const example *e, const score_list *ss, const score_list *ls)
+{
+    int last = -1;
+    for (int t = 0; t < e->n_target; t++) {
+        int64_t pos = (int64_t)e->n_prompt + t;
+        const score *s = find_score(ss, e->seq, pos), *l = find_score(ls, e->seq, pos);
+        if (s && l && s->argmax != e->target[t] && l->argmax != e->target[t]) last = t;
+    }
+    return last;
+}
+
+/* Grade a rollout: the response is the reference so far, the SLM's token, the continuation. */
+static int grade(const citer_tokenizer *tok, const example *e, int t, int32_t slm_token, const int32_t *gen, int n_gen)
+{
+    size_t n_resp = (size_t)t + 1 + (size_t)n_gen;
+    int32_t *resp = xmalloc(n_resp * sizeof *resp);
+    memcpy(resp, e->target, (size_t)t * sizeof *resp);
+    resp[t] = slm_token;
+    if (n_gen) memcpy(resp + t + 1, gen, (size_t)n_gen * sizeof *resp);
+    char *text = citer_decode(tok, resp, n_resp, 0, NULL);
+    if (!text) die("seq %" PRIu64 ": decode: %s", e->seq, citer_error());
+    int ok = citer_answer_check(e->format, text, e->answer, (const char *const *)e->choice_texts,
+                                (const char *const *)e->choice_labels, e->n_choices);
+    if (ok < 0) die("seq %" PRIu64 ": grade: %s", e->seq, citer_error());
+    free(text);
+    free(resp);
+    return ok ? 1 : 0;
+}
+
+/* In-process rollouts. With sharing, the first rollout of an example ingests prompt +
+ * reference[:t_max] once into a base sequence of every model the route runs; each rollout then
+ * forks it, cuts it to prompt + reference[:t] (causal attention: those positions' keys and
+ * values do not depend on what follows) and appends only the SLM's token. */
+typedef struct {
+    citer_route *route;
+    const citer_tokenizer *tok;
+    int share;
+    int n_models;
+    int base_len;      /* 0: no base for this example yet, -1: could not make one (no sharing) */
+    uint64_t base_id;
+    long rollouts;
+    uint64_t ingested; /* tokens the models ingested for the rollouts, base sequences included */
+    double seconds;
+} roller;
+
+static int rollout(roller *rl, const example *e, int t, int32_t slm_token, int t_max)
+{
+    double t0 = now_seconds();
+    int n_pre = e->n_prompt + t + 1;
+    int32_t *prefix = xmalloc((size_t)n_pre * sizeof *prefix);
+    memcpy(prefix, e->prompt, (size_t)e->n_prompt * sizeof *prefix);
+    memcpy(prefix + e->n_prompt, e->target, (size_t)t * sizeof *prefix);
+    prefix[n_pre - 1] = slm_token;
+    if (rl->share && rl->base_len == 0) {
+        /* a base that fails (a token out of range, over the context) leaves the error to the
+         * unshared rollout, which reports it as before */
+        int n_base = e->n_prompt + (t_max > t ? t_max : t);
+        rl->base_id = e->seq == INT64_MAX ? INT64_MAX - 1 : INT64_MAX;
+        rl->base_len = -1;
+        if (n_base >= 1) {
+            int32_t *base = xmalloc((size_t)n_base * sizeof *base);
+            memcpy(base, e->prompt, (size_t)e->n_prompt * sizeof *base);
+            memcpy(base + e->n_prompt, e->target, (size_t)(n_base - e->n_prompt) * sizeof *base);
+            if (citer_route_base(rl->route, rl->base_id, base, n_base) == 0) {
+                rl->base_len = n_base;
+                rl->ingested += (uint64_t)n_base * (uint64_t)rl->n_models;
+            }
+            free(base);
+        }
+    }
+    int have = 0;
+    if (rl->base_len > 0 && n_pre - 1 >= 1 && n_pre - 1 <= rl->base_len) {
+        if (citer_route_fork(rl->route, e->seq, rl->base_id, n_pre - 1) != 0)
+            die("seq %" PRIu64 " pos %d: rollout: %s", e->seq, n_pre - 1, citer_error());
+        have = n_pre - 1;
+    }
+    citer_route_result res;
+    if (citer_route_prompt_from(rl->route, e->seq, prefix, n_pre, have, &res) != 0)
+        die("seq %" PRIu64 " pos %d: rollout: %s", e->seq, n_pre - 1, citer_error());
+    rl->ingested += (uint64_t)res.slm_ingested + (uint64_t)res.llm_ingested;
+    int label = grade(rl->tok, e, t, slm_token, res.tokens, res.n);
+    citer_route_result_free(&res);
+    free(prefix);
+    rl->rollouts++;
+    rl->seconds += now_seconds() - t0;
+    return label;
+}
+
+static void roller_end_example(roller *rl)
+{
+    if (rl->base_len != 0 && citer_route_drop(rl->route, rl->base_id) != 0) die("rollout: %s", citer_error());
+    rl->base_len = 0;
+}
+
+/* ---- the rollout stage on its own: requests out, citer-route's outputs in ---- */
+
+/* Requests: per case-3 position, META {"role":"rollout",...}, META {"role":"answer",...} and
+ * the prompt TOKENS, all with seq = the rollout's number (case-3 positions counted over the
+ * whole data, so the shards' numbers never collide). */
+static void emit_rollout(citer_writer *w, const char *oname, uint64_t id, const example *e, int t, int32_t slm_token)
+{
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "role", json_object_new_string("rollout"));
+    json_object_object_add(m, "example", json_object_new_int64((int64_t)e->seq));
+    json_object_object_add(m, "pos", json_object_new_int64((int64_t)e->n_prompt + t));
+    json_object_object_add(m, "slm_token", json_object_new_int64(slm_token));
+    int rc = citer_write_meta(w, id, json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
+    json_object_put(m);
+    if (rc == 0 && e->answer) {
+        m = json_object_new_object();
+        json_object_object_add(m, "role", json_object_new_string("answer"));
+        json_object_object_add(m, "format", json_object_new_string(citer_dataset_format_name(e->format)));
+        json_object_object_add(m, "answer", json_object_new_string(e->answer));
+        if (e->n_choices) {
+            json_object *c = json_object_new_object(), *tx = json_object_new_array(), *lb = json_object_new_array();
+            for (int i = 0; i < e->n_choices; i++) {
+                json_object_array_add(tx, json_object_new_string(e->choice_texts[i]));
+                json_object_array_add(lb, json_object_new_string(e->choice_labels[i]));
+            }
+            json_object_object_add(c, "text", tx);
+            json_object_object_add(c, "label", lb);
+            json_object_object_add(m, "choices", c);
+        }
+        rc = citer_write_meta(w, id, json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(m);
+    }
+    if (rc == 0) {
+        int n_pre = e->n_prompt + t + 1;
+        int32_t *prefix = xmalloc((size_t)n_pre * sizeof *prefix);
+        memcpy(prefix, e->prompt, (size_t)e->n_prompt * sizeof *prefix);
+        memcpy(prefix + e->n_prompt, e->target, (size_t)t * sizeof *prefix);
+        prefix[n_pre - 1] = slm_token;
+        rc = citer_write_tokens(w, id, 0, prefix, (size_t)n_pre, "{\"role\":\"prompt\"}");
+        free(prefix);
+    }
+    if (rc != 0) die("%s: %s", oname, citer_error());
+}
+
+/* One rollout read back: its request's META and citer-route's generated record. */
+typedef struct {
+    uint64_t id;
+    uint64_t ex;
+    int64_t pos;
+    int32_t slm_token;
+    int n_prompt;
+    int32_t *gen;
+    int n_gen;
+    int have_meta, have_gen;
+    const char *file;
+} rollout_result;
+
+typedef struct {
+    rollout_result *v;
+    size_t n, cap;
+} result_list;
+
+static rollout_result *result_slot(result_list *rl, uint64_t id, const char *file)
+{
+    for (size_t i = rl->n; i-- > 0;) /* a rollout's records come together: look back first */
+        if (rl->v[i].id == id) return &rl->v[i];
+    xgrow((void **)&rl->v, &rl->cap, rl->n + 1, sizeof *rl->v);
+    rollout_result *r = &rl->v[rl->n++];
+    memset(r, 0, sizeof *r);
+    r->id = id;
+    r->file = file;
+    return r;
+}
+
+static void read_results(const char *path, result_list *rl)
+{
+    FILE *f = open_in(path);
+    citer_reader *rd = citer_reader_new(f, path);
+    citer_record rec;
+    int rc;
+    size_t before = rl->n;
+    while ((rc = citer_read(rd, &rec)) == 1) {
+        struct json_object *m = meta_parse(&rec);
+        const char *role = meta_str(m, "role");
+        if (rec.kind == CITER_META && role && strcmp(role, "rollout") == 0) {
+            int64_t exs, pos, slm;
+            if (meta_int(m, "example", &exs) != 0 || meta_int(m, "pos", &pos) != 0 || meta_int(m, "slm_token", &slm) != 0 ||
+                exs < 0 || pos < 0 || pos > INT32_MAX)
+                die("%s: seq %" PRIu64 ": a rollout record needs integer \"example\", \"pos\" and \"slm_token\"", path,
+                    rec.seq);
+            rollout_result *r = result_slot(rl, rec.seq, path);
+            if (r->have_meta) die("%s: rollout %" PRIu64 " appears twice (in %s too)", path, rec.seq, r->file);
+            r->have_meta = 1;
+            r->ex = (uint64_t)exs;
+            r->pos = pos;
+            r->slm_token = (int32_t)slm;
+        } else if (rec.kind == CITER_TOKENS && role && strcmp(role, "generated") == 0) {
+            if (rec.dtype != CITER_I32 || rec.ndim != 1 || rec.pos < 1 || rec.pos > INT32_MAX)
+                die("%s: seq %" PRIu64 ": a generated record must be i32 [n] at the prompt's length", path, rec.seq);
+            rollout_result *r = result_slot(rl, rec.seq, path);
+            if (r->have_gen) die("%s: rollout %" PRIu64 " appears twice (in %s too)", path, rec.seq, r->file);
+            r->have_gen = 1;
+            r->n_prompt = (int)rec.pos;
+            r->n_gen = (int)rec.dim[0];
+            r->gen = xmalloc((size_t)r->n_gen * sizeof *r->gen + 4);
+            if (r->n_gen) memcpy(r->gen, rec.data, (size_t)r->n_gen * sizeof *r->gen);
+        }
+        json_object_put(m);
+        citer_record_free(&rec);
+    }
+    if (rc < 0) die("%s: %s", path, citer_error());
+    for (size_t i = before; i < rl->n; i++)
+        if (!rl->v[i].have_meta) die("%s: rollout %" PRIu64 ": generated tokens without its rollout record", path, rl->v[i].id);
+    citer_reader_free(rd);
+    fclose(f);
+}
+
+static int result_cmp(const void *a, const void *b)
+{
+    const rollout_result *x = a, *y = b;
+    if (x->ex != y->ex) return x->ex < y->ex ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* The finished rollout of (seq, pos); NULL when none (a request without its generation does not count). */
+static const rollout_result *find_result(const result_list *rl, uint64_t seq, int64_t pos)
+{
+    rollout_result key = {.ex = seq, .pos = pos};
+    const rollout_result *r = rl->n ? bsearch(&key, rl->v, rl->n, sizeof *rl->v, result_cmp) : NULL;
+    return r && r->have_gen ? r : NULL;
+}
+
+static void free_all(example *ex, size_t n_ex, score_list *ss, score_list *ls, seq_index *si)
+{
+    for (size_t i = 0; i < ss->n; i++) free(ss->v[i].hidden);
+    for (size_t i = 0; i < ls->n; i++) free(ls->v[i].hidden);
+    free(ss->v);
+    free(ls->v);
+    for (size_t i = 0; i < n_ex; i++) {
+        free(ex[i].prompt);
+        free(ex[i].target);
+        free(ex[i].answer);
+        free_strings(ex[i].choice_texts, ex[i].n_choices);
+        free_strings(ex[i].choice_labels, ex[i].n_choices);
+    }
+    free(ex);
+    free(si);
+}
+
 int main(int argc, char **argv)
 {
     cli_init("citer-reward");
     const char *data = NULL, *slm_scores = NULL, *llm_scores = NULL, *slm = NULL, *llm = NULL,
                *router_path = NULL, *tok_path = NULL, *out_path = NULL;
     double tau = 0.5;
-    int myopic = 0, quiet = 0;
-    long max_tokens = 256, stop_after = -1;
+    int myopic = 0, quiet = 0, share = 1, emit = 0;
+    long max_tokens = 256, stop_after = -1, shard = 0, shards = 1;
+    const char *rollouts_arg = NULL, *shard_arg = NULL;
     static const struct option longopts[] = {
         {"data", required_argument, NULL, O_DATA},
         {"slm-scores", required_argument, NULL, O_SLM_SCORES},
@@ -395,6 +721,10 @@ int main(int argc, char **argv)
         {"myopic", no_argument, NULL, O_MYOPIC},
         {"max-tokens", required_argument, NULL, O_MAX_TOKENS},
         {"stop-after-examples", required_argument, NULL, O_STOP_AFTER},
+        {"no-prefix-sharing", no_argument, NULL, O_NO_SHARING},
+        {"emit-rollouts", no_argument, NULL, O_EMIT},
+        {"shard", required_argument, NULL, O_SHARD},
+        {"rollouts", required_argument, NULL, O_ROLLOUTS},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, O_VERSION},
@@ -424,6 +754,19 @@ int main(int argc, char **argv)
             if (parse_long(optarg, &stop_after) != 0 || stop_after < 0)
                 usage_error("--stop-after-examples: '%s' is not a count", optarg);
             break;
+        case O_NO_SHARING: share = 0; break;
+        case O_EMIT: emit = 1; break;
+        case O_SHARD: {
+            char *slash = strchr(optarg, '/');
+            shard_arg = optarg;
+            if (!slash) usage_error("--shard: '%s' is not I/N", optarg);
+            *slash = 0;
+            int bad = parse_long(optarg, &shard) != 0 || parse_long(slash + 1, &shards) != 0;
+            *slash = '/';
+            if (bad || shards < 1 || shard < 0 || shard >= shards) usage_error("--shard: '%s' is not I/N with 0 <= I < N", optarg);
+            break;
+        }
+        case O_ROLLOUTS: rollouts_arg = optarg; break;
         case 'o': out_path = optarg; break;
         case 'q': quiet = cli_quiet = 1; break;
         case 'h': fputs(usage_text, stdout); return 0;
@@ -434,7 +777,11 @@ int main(int argc, char **argv)
     if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
     if (!data || !slm_scores || !llm_scores) usage_error("--data, --slm-scores and --llm-scores are needed");
     if (router_path && !llm) usage_error("-r needs --llm");
-    if (!myopic && !slm) usage_error("rollouts need --slm (or give --myopic)");
+    if (emit && (myopic || rollouts_arg)) usage_error("--emit-rollouts excludes --myopic and --rollouts");
+    if (shard_arg && !emit) usage_error("--shard applies to --emit-rollouts");
+    if (rollouts_arg && myopic) usage_error("--rollouts excludes --myopic");
+    if (rollouts_arg && !slm && !tok_path) usage_error("--rollouts needs the tokenizer: give --tokenizer PATH (or --slm)");
+    if (!myopic && !emit && !rollouts_arg && !slm) usage_error("rollouts need --slm (or give --myopic)");
     if (out_path && strcmp(out_path, "-") == 0) out_path = NULL;
     signal(SIGPIPE, SIG_IGN);
 
@@ -450,6 +797,59 @@ int main(int argc, char **argv)
         if (si[i].seq == si[i - 1].seq) die("%s: seq %" PRIu64 ": two targets", data, si[i].seq);
     if (ss.n) qsort(ss.v, ss.n, sizeof *ss.v, score_cmp);
     if (ls.n) qsort(ls.v, ls.n, sizeof *ls.v, score_cmp);
+
+    if (emit) {
+        citer_out *out = citer_out_open(out_path);
+        if (!out) die("%s", citer_error());
+        const char *oname = out_path ? out_path : "-";
+        citer_writer *w = citer_writer_new(out->f);
+        uint64_t k = 0, n_out = 0;
+        int hidden_dim = 0;
+        for (size_t i = 0; i < n_ex; i++) {
+            const example *e = &ex[i];
+            for (int t = 0; t < e->n_target; t++) {
+                const score *s;
+                if (classify(e, t, &ss, &ls, slm_scores, llm_scores, &hidden_dim, &s) != 3) continue;
+                if (!e->answer) die("%s: seq %" PRIu64 ": no answer to grade a rollout against", data, e->seq);
+                if (k % (uint64_t)shards == (uint64_t)shard) {
+                    emit_rollout(w, oname, k, e, t, s->argmax);
+                    n_out++;
+                }
+                k++;
+            }
+        }
+        char summary[200];
+        snprintf(summary, sizeof summary,
+                 "{\"role\":\"rollout_requests\",\"rollouts\":%" PRIu64 ",\"all_rollouts\":%" PRIu64
+                 ",\"shard\":%ld,\"shards\":%ld}",
+                 n_out, k, shard, shards);
+        if (citer_write_meta(w, 0, summary) != 0 || citer_writer_finish(w) != 0) die("%s: %s", oname, citer_error());
+        cli_check_write(out->f, oname);
+        citer_writer_free(w);
+        if (citer_out_commit(out) != 0) die("%s: %s", oname, citer_error());
+        if (!quiet) fprintf(stderr, "citer-reward: %" PRIu64 " rollout requests (of %" PRIu64 ")\n", n_out, k);
+        free_all(ex, n_ex, &ss, &ls, si);
+        return 0;
+    }
+    result_list results = {0};
+    char *results_names = NULL;
+    if (rollouts_arg) {
+        char *list = xstrdup(rollouts_arg), *save = NULL;
+        for (char *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) read_results(p, &results);
+        size_t kept = 0; /* requests without their generation do not count */
+        for (size_t i = 0; i < results.n; i++) {
+            if (results.v[i].have_gen) results.v[kept++] = results.v[i];
+        }
+        results.n = kept;
+        if (results.n) qsort(results.v, results.n, sizeof *results.v, result_cmp);
+        for (size_t i = 1; i < results.n; i++)
+            if (results.v[i].ex == results.v[i - 1].ex && results.v[i].pos == results.v[i - 1].pos &&
+                1)
+                die("%s: seq %" PRIu64 " pos %" PRId64 ": two rollouts (%" PRIu64 " and %" PRIu64 ")", results.v[i].file,
+                    results.v[i].ex, results.v[i].pos, results.v[i - 1].id, results.v[i].id);
+        /* the strings of the file names stay in list until the end */
+        results_names = list;
+    }
 
     /* resume */
     feature_list fl = {0};
@@ -473,7 +873,11 @@ int main(int argc, char **argv)
     citer_tokenizer *own_tok = NULL;
     citer_route *route = NULL;
     const citer_tokenizer *tok = NULL;
-    if (!myopic) {
+    if (rollouts_arg) {
+        if (!(own_tok = citer_tokenizer_load(tok_path ? tok_path : slm)))
+            die("%s: %s", tok_path ? tok_path : slm, citer_error());
+        tok = own_tok;
+    } else if (!myopic) {
         if (!(slm_b = citer_backend_load(slm))) die("%s: %s", slm, citer_error());
         if (llm && !(llm_b = citer_backend_load(llm))) die("%s: %s", llm, citer_error());
         if (router_path && !(router = citer_router_load(router_path))) die("%s: %s", router_path, citer_error());
@@ -495,6 +899,7 @@ int main(int argc, char **argv)
     long newly = 0;
     int hidden_dim = 0;
     int stopped = 0;
+    roller rl = {route, tok, share, router ? 2 : 1, 0, 0, 0, 0, 0};
     for (size_t i = 0; i < n_ex && !stopped; i++) {
         const example *e = &ex[i];
         if (seq_done(done, n_done, e->seq)) continue;
@@ -503,58 +908,34 @@ int main(int argc, char **argv)
             break;
         }
         size_t first = fl.n;
-        int32_t *prefix = NULL;
+        int t_max = route ? last_case3(e, &ss, &ls) : -1;
         for (int t = 0; t < e->n_target; t++) {
             int64_t pos = (int64_t)e->n_prompt + t;
-            const score *s = find_score(&ss, e->seq, pos), *l = find_score(&ls, e->seq, pos);
-            if (!s) die("%s: seq %" PRIu64 " pos %" PRId64 ": no score record", slm_scores, e->seq, pos);
-            if (!l) die("%s: seq %" PRIu64 " pos %" PRId64 ": no score record", llm_scores, e->seq, pos);
-            if (s->ref != e->target[t] || l->ref != e->target[t])
-                die("%s: seq %" PRIu64 " pos %" PRId64 ": the scores' \"ref\" is not the data's token %" PRId32,
-                    s->ref != e->target[t] ? slm_scores : llm_scores, e->seq, pos, e->target[t]);
-            if (!s->hidden)
-                die("%s: seq %" PRIu64 " pos %" PRId64 ": no hidden state (score with --hidden)", slm_scores,
-                    e->seq, pos);
-            if (hidden_dim && s->dim != hidden_dim)
-                die("%s: seq %" PRIu64 " pos %" PRId64 ": hidden size %d, earlier records %d", slm_scores, e->seq,
-                    pos, s->dim, hidden_dim);
-            hidden_dim = s->dim;
-            int label, kase;
-            if (s->argmax == e->target[t]) label = 1, kase = 1;
-            else if (l->argmax == e->target[t]) label = 0, kase = 2;
-            else if (myopic) label = 0, kase = 3;
+            const score *s;
+            int kase = classify(e, t, &ss, &ls, slm_scores, llm_scores, &hidden_dim, &s), label;
+            if (kase == 1) label = 1;
+            else if (kase == 2 || myopic) label = 0;
             else {
-                kase = 3;
                 if (!e->answer) die("%s: seq %" PRIu64 ": no answer to grade a rollout against", data, e->seq);
-                int n_pre = e->n_prompt + t + 1;
-                prefix = xrealloc(prefix, (size_t)n_pre * sizeof *prefix);
-                memcpy(prefix, e->prompt, (size_t)e->n_prompt * sizeof *prefix);
-                memcpy(prefix + e->n_prompt, e->target, (size_t)t * sizeof *prefix);
-                prefix[n_pre - 1] = s->argmax;
-                citer_route_result res;
-                if (citer_route_prompt(route, e->seq, prefix, n_pre, &res) != 0)
-                    die("seq %" PRIu64 " pos %" PRId64 ": rollout: %s", e->seq, pos, citer_error());
-                /* the response: the reference so far, the SLM's token, the continuation */
-                size_t n_resp = (size_t)t + 1 + (size_t)res.n;
-                int32_t *resp = xmalloc(n_resp * sizeof *resp);
-                memcpy(resp, e->target, (size_t)t * sizeof *resp);
-                resp[t] = s->argmax;
-                if (res.n) memcpy(resp + t + 1, res.tokens, (size_t)res.n * sizeof *resp);
-                char *text = citer_decode(tok, resp, n_resp, 0, NULL);
-                if (!text) die("seq %" PRIu64 ": decode: %s", e->seq, citer_error());
-                int ok = citer_answer_correct(e->format, text, e->answer);
-                if (ok < 0) die("seq %" PRIu64 ": grade: %s", e->seq, citer_error());
-                label = ok ? 1 : 0;
-                free(text);
-                free(resp);
-                citer_route_result_free(&res);
+                if (rollouts_arg) {
+                    const rollout_result *r = find_result(&results, e->seq, pos);
+                    if (!r)
+                        die("seq %" PRIu64 " pos %" PRId64 ": no rollout result (give --rollouts every shard's output)",
+                            e->seq, pos);
+                    if (r->slm_token != s->argmax || r->n_prompt != e->n_prompt + t + 1)
+                        die("%s: rollout %" PRIu64 ": its prompt is not seq %" PRIu64 " pos %" PRId64 " of this data",
+                            r->file, r->id, e->seq, pos);
+                    label = grade(tok, e, t, s->argmax, r->gen, r->n_gen);
+                } else {
+                    label = rollout(&rl, e, t, s->argmax, t_max);
+                }
             }
             xgrow((void **)&fl.v, &fl.cap, fl.n + 1, sizeof *fl.v);
             float *h = xmalloc((size_t)s->dim * sizeof(float));
             memcpy(h, s->hidden, (size_t)s->dim * sizeof(float));
             fl.v[fl.n++] = (feature){e->seq, pos, label, kase, s->dim, h, -1};
         }
-        free(prefix);
+        roller_end_example(&rl);
         if (jw) {
             for (size_t k = first; k < fl.n; k++)
                 if (write_feature(jw, &fl.v[k]) != 0) die("%s: %s", journal_path, citer_error());
@@ -570,6 +951,9 @@ int main(int argc, char **argv)
         citer_writer_free(jw);
         if (fclose(journal) != 0) die("%s: %s", journal_path, strerror(errno));
     }
+    if (!quiet && rl.rollouts)
+        fprintf(stderr, "citer-reward: %ld rollouts in %.3f s, %" PRIu64 " tokens ingested (%s)\n", rl.rollouts,
+                rl.seconds, rl.ingested, share ? "shared prefixes" : "no prefix sharing");
     if (stopped) {
         if (!quiet) fprintf(stderr, "citer-reward: stopped after %ld examples (resume with the same command)\n", newly);
     } else {
@@ -583,17 +967,10 @@ int main(int argc, char **argv)
     citer_tokenizer_free(own_tok);
     for (size_t k = 0; k < fl.n; k++) free(fl.v[k].hidden);
     free(fl.v);
-    for (size_t i = 0; i < ss.n; i++) free(ss.v[i].hidden);
-    for (size_t i = 0; i < ls.n; i++) free(ls.v[i].hidden);
-    free(ss.v);
-    free(ls.v);
-    for (size_t i = 0; i < n_ex; i++) {
-        free(ex[i].prompt);
-        free(ex[i].target);
-        free(ex[i].answer);
-    }
-    free(ex);
-    free(si);
+    for (size_t i = 0; i < results.n; i++) free(results.v[i].gen);
+    free(results.v);
+    free(results_names);
+    free_all(ex, n_ex, &ss, &ls, si);
     free(done);
     free(journal_path);
     return stopped ? 3 : 0;
