@@ -145,6 +145,75 @@ for ans in 3 4; do
     if [ "$got" = "1 $((1 + n)) $want 3" ]; then pass "routed rollout, answer $ans: label $want"; else
         fail "routed rollout, answer $ans: label $want" "got '$got' $(cat "$T/err")"; fi
 done
+# ---- shared prefixes and the rollout stage on its own: the same labels every way ----
+# Three examples whose targets hold a \boxed answer; every position but each third is case 3
+# (the SLM says 'y', or 'x' where the reference is 'y'; the LLM says 5).
+: >"$T/d" && : >"$T/s" && : >"$T/l"
+seq_no=0
+for item in 'so \boxed{3} and that is it.|3' 'x \boxed{12} y|12' 'we get \boxed{7}, done|5'; do
+    seq_no=$((seq_no + 1))
+    tgt=$(printf '%s\n' "${item%|*}" | citer-tokenize -t "$T/slm.gguf" --ids --no-bos --no-eos | tr ' ' ',')
+    example $seq_no 5,6,7 "$tgt" "${item#*|}" >>"$T/d"
+    i=0
+    for tok in $(echo "$tgt" | tr ',' ' '); do
+        p=$((3 + i)) i=$((i + 1))
+        if [ $((i % 3)) = 0 ]; then a=$tok; elif [ "$tok" = 121 ]; then a=120; else a=121; fi
+        echo "$seq_no $p $tok $a 0.$i 0.5" >>"$T/s"
+        echo "$seq_no $p $tok 5" >>"$T/l"
+    done
+done
+citer-dump -r <"$T/d" >"$T/sd.cs"
+score "$T/ss.cs" <"$T/s"
+score "$T/sl.cs" <"$T/l"
+C="--data $T/sd.cs --slm-scores $T/ss.cs --llm-scores $T/sl.cs --max-tokens 6"
+ROUTED="--llm $T/llm.gguf -r $T/router.st -t 0.5"
+for mode in slm routed; do
+    if [ $mode = slm ]; then RO=""; RP="--policy slm"; else RO=$ROUTED; RP=$ROUTED; fi
+    citer-reward $C --slm "$T/slm.gguf" $RO -o "$T/in-$mode.cs" 2>"$T/err-$mode"
+    citer-reward -q $C --slm "$T/slm.gguf" $RO --no-prefix-sharing -o "$T/ns-$mode.cs"
+    c3=$(citer-dump "$T/in-$mode.cs" | grep -o '"case3":[0-9]*,"case3_label1":[0-9]*')
+    if [ "$c3" != '"case3":0,"case3_label1":0' ] && [ -n "$c3" ] && cmp -s "$T/in-$mode.cs" "$T/ns-$mode.cs"; then
+        pass "$mode: shared prefixes give the unshared labels ($c3)"
+    else fail "$mode: shared prefixes give the unshared labels" "$c3"; fi
+    if grep -q 'rollouts in .* tokens ingested (shared prefixes)' "$T/err-$mode"; then pass "$mode: rollout summary line"; else
+        fail "$mode: rollout summary line" "$(cat "$T/err-$mode")"; fi
+    citer-reward -q $C --emit-rollouts -o "$T/req.cs"
+    citer-route -q --slm "$T/slm.gguf" $RP --max-tokens 6 "$T/req.cs" >"$T/out-$mode.cs"
+    citer-reward -q $C --tokenizer "$T/slm.gguf" --rollouts "$T/out-$mode.cs" -o "$T/st-$mode.cs"
+    if cmp -s "$T/in-$mode.cs" "$T/st-$mode.cs"; then pass "$mode: emit, citer-route, --rollouts: the same features"; else
+        fail "$mode: emit, citer-route, --rollouts: the same features"; fi
+    # two shards, run apart, joined back
+    for i in 0 1; do
+        citer-reward -q $C --emit-rollouts --shard $i/2 >"$T/req$i.cs"
+        citer-route -q --slm "$T/slm.gguf" $RP --max-tokens 6 -o "$T/out$i-$mode.cs" "$T/req$i.cs"
+    done
+    citer-reward -q $C --slm "$T/slm.gguf" --rollouts "$T/out1-$mode.cs,$T/out0-$mode.cs" -o "$T/sh-$mode.cs"
+    if cmp -s "$T/in-$mode.cs" "$T/sh-$mode.cs"; then pass "$mode: two shards: the same features"; else
+        fail "$mode: two shards: the same features"; fi
+done
+n0=$(citer-dump "$T/req0.cs" | grep -c '"role":"prompt"')
+n1=$(citer-dump "$T/req1.cs" | grep -c '"role":"prompt"')
+nall=$(citer-dump "$T/req.cs" | grep -c '"role":"prompt"')
+if [ $((n0 + n1)) = "$nall" ] && [ "$n0" -gt 0 ] && [ "$n1" -gt 0 ] &&
+    citer-dump "$T/req.cs" | grep -q '"role":"rollout_requests","rollouts":'"$nall"',"all_rollouts":'"$nall"',"shard":0,"shards":1'; then
+    pass "shards split the requests ($n0 + $n1 = $nall)"
+else fail "shards split the requests" "$n0 $n1 $nall"; fi
+if citer-dump "$T/req.cs" | grep -q '"seq":0,.*"role":"rollout","example":1,"pos":3,"slm_token":' &&
+    citer-dump "$T/req.cs" | grep -q '"seq":0,.*"role":"answer","format":"math","answer":"3"'; then
+    pass "request records: rollout and answer"
+else fail "request records: rollout and answer" "$(citer-dump "$T/req.cs" | head -n 3)"; fi
+expect_error "a missing shard" 1 'citer-reward: seq [0-9]+ pos [0-9]+: no rollout result' \
+    citer-reward $C --slm "$T/slm.gguf" --rollouts "$T/out0-routed.cs"
+expect_error "a shard twice" 1 'two rollouts|appears twice' \
+    citer-reward $C --slm "$T/slm.gguf" --rollouts "$T/out0-routed.cs,$T/out0-routed.cs"
+sed 's/"data":\[5,6,7\]/"data":[5,6,8]/' "$T/d" | citer-dump -r >"$T/sd2.cs" # another prompt, same length
+expect_error "--rollouts of other data" 1 'rollout [0-9]+: its prompt is not seq' \
+    citer-reward --data "$T/sd2.cs" --slm-scores "$T/ss.cs" --llm-scores "$T/sl.cs" --slm "$T/slm.gguf" \
+    --rollouts "$T/out-slm.cs"
+expect_error "--shard without --emit-rollouts" 2 'citer-reward: --shard applies to --emit-rollouts' \
+    citer-reward $C --myopic --shard 0/2
+expect_error "bad --shard" 2 "citer-reward: --shard: '2/2' is not I/N" citer-reward $C --emit-rollouts --shard 2/2
+expect_error "--emit-rollouts with --myopic" 2 'citer-reward: --emit-rollouts excludes' citer-reward $C --emit-rollouts --myopic
 expect_error "router without --llm" 2 'citer-reward: .*-r needs --llm' \
     citer-reward --data "$T/rd3.cs" --slm-scores "$T/rs.cs" --llm-scores "$T/rl.cs" --slm "$T/slm.gguf" -r "$T/router.st"
 t_end

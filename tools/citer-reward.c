@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <xxhash.h>
 
 static const char usage_text[] =
     "usage: citer-reward --data DATA --slm-scores SLM --llm-scores LLM [options]\n"
@@ -556,6 +557,20 @@ static void roller_end_example(roller *rl)
 /* Requests: per case-3 position, META {"role":"rollout",...}, META {"role":"answer",...} and
  * the prompt TOKENS, all with seq = the rollout's number (case-3 positions counted over the
  * whole data, so the shards' numbers never collide). */
+/* The hash of a rollout's prompt (prompt + reference[:t] + the SLM's token), carried by the request
+ * so that --rollouts knows an output of other data when it sees one. */
+static uint64_t prefix_hash(const example *e, int t, int32_t slm_token)
+{
+    XXH64_state_t *h = XXH64_createState();
+    XXH64_reset(h, 0);
+    XXH64_update(h, e->prompt, (size_t)e->n_prompt * sizeof *e->prompt);
+    XXH64_update(h, e->target, (size_t)t * sizeof *e->target);
+    XXH64_update(h, &slm_token, sizeof slm_token);
+    uint64_t v = XXH64_digest(h);
+    XXH64_freeState(h);
+    return v;
+}
+
 static void emit_rollout(citer_writer *w, const char *oname, uint64_t id, const example *e, int t, int32_t slm_token)
 {
     json_object *m = json_object_new_object();
@@ -563,6 +578,9 @@ static void emit_rollout(citer_writer *w, const char *oname, uint64_t id, const 
     json_object_object_add(m, "example", json_object_new_int64((int64_t)e->seq));
     json_object_object_add(m, "pos", json_object_new_int64((int64_t)e->n_prompt + t));
     json_object_object_add(m, "slm_token", json_object_new_int64(slm_token));
+    char hex[20];
+    snprintf(hex, sizeof hex, "%016" PRIx64, prefix_hash(e, t, slm_token));
+    json_object_object_add(m, "prompt_xxh64", json_object_new_string(hex));
     int rc = citer_write_meta(w, id, json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
     json_object_put(m);
     if (rc == 0 && e->answer) {
@@ -601,6 +619,7 @@ typedef struct {
     uint64_t ex;
     int64_t pos;
     int32_t slm_token;
+    uint64_t hash;
     int n_prompt;
     int32_t *gen;
     int n_gen;
@@ -647,6 +666,11 @@ static void read_results(const char *path, result_list *rl)
             r->ex = (uint64_t)exs;
             r->pos = pos;
             r->slm_token = (int32_t)slm;
+            const char *hex = meta_str(m, "prompt_xxh64");
+            char *end = NULL;
+            if (hex) r->hash = strtoull(hex, &end, 16);
+            if (!hex || strlen(hex) != 16 || *end)
+                die("%s: seq %" PRIu64 ": a rollout record needs \"prompt_xxh64\" (16 hex digits)", path, rec.seq);
         } else if (rec.kind == CITER_TOKENS && role && strcmp(role, "generated") == 0) {
             if (rec.dtype != CITER_I32 || rec.ndim != 1 || rec.pos < 1 || rec.pos > INT32_MAX)
                 die("%s: seq %" PRIu64 ": a generated record must be i32 [n] at the prompt's length", path, rec.seq);
@@ -922,7 +946,8 @@ int main(int argc, char **argv)
                     if (!r)
                         die("seq %" PRIu64 " pos %" PRId64 ": no rollout result (give --rollouts every shard's output)",
                             e->seq, pos);
-                    if (r->slm_token != s->argmax || r->n_prompt != e->n_prompt + t + 1)
+                    if (r->slm_token != s->argmax || r->n_prompt != e->n_prompt + t + 1 ||
+                        r->hash != prefix_hash(e, t, s->argmax))
                         die("%s: rollout %" PRIu64 ": its prompt is not seq %" PRIu64 " pos %" PRId64 " of this data",
                             r->file, r->id, e->seq, pos);
                     label = grade(tok, e, t, s->argmax, r->gen, r->n_gen);
