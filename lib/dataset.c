@@ -250,11 +250,15 @@ int citer_dataset_detect(const char *line, size_t len, long lineno)
 /* Field values for the template, owned: every non-NULL entry is freed afterwards. */
 typedef struct {
     char *v[CITER_F_COUNT];
+    char **texts, **labels; /* mc choices */
+    int n;
+    size_t cap;
 } fields;
 
 static void fields_free(fields *f)
 {
     for (int i = 0; i < CITER_F_COUNT; i++) free(f->v[i]);
+    citer_choices_free(f->texts, f->labels, f->n);
 }
 
 static int read_mc(json_object *o, long lineno, fields *f)
@@ -349,6 +353,10 @@ static int read_mc(json_object *o, long lineno, fields *f)
         if (string_value(t, what, lineno, &text) < 0) goto done;
         snprintf(what, sizeof what, texts ? "choices.label[%zu]" : "choices[%zu].label", i);
         if (scalar_value(l, what, lineno, &label) < 0) goto done;
+        xgrow((void **)&f->texts, &f->cap, (size_t)f->n + 1, sizeof *f->texts);
+        f->labels = xrealloc(f->labels, f->cap * sizeof *f->labels);
+        f->texts[f->n] = xstrdup(text);
+        f->labels[f->n++] = xstrdup(label);
         if (strcmp(label, key) == 0 && !f->v[CITER_F_ANSWER_TEXT])
             f->v[CITER_F_ANSWER_TEXT] = xstrdup(text);
         size_t need = list_len + strlen(label) + strlen(text) + 4;
@@ -470,7 +478,7 @@ int citer_dataset_parse(const char *line, size_t len, long lineno, int format,
     if (!o) return -1;
 
     int rc = -1;
-    fields f = {{0}};
+    fields f = {{0}, NULL, NULL, 0, 0};
     citer_template *own = NULL;
     int tf = tpl ? citer_template_format(tpl) : CITER_FMT_AUTO;
     if (format == CITER_FMT_AUTO) format = tf != CITER_FMT_AUTO ? tf : detect(o, lineno);
@@ -500,6 +508,11 @@ int citer_dataset_parse(const char *line, size_t len, long lineno, int format,
     ex->answer = f.v[CITER_F_ANSWER];
     f.v[CITER_F_ID] = f.v[CITER_F_ANSWER] = NULL;
     ex->format = format;
+    ex->choice_texts = f.texts;
+    ex->choice_labels = f.labels;
+    ex->n_choices = f.n;
+    f.texts = f.labels = NULL;
+    f.n = 0;
     rc = 0;
 out:
     fields_free(&f);
@@ -515,6 +528,7 @@ void citer_example_free(citer_example *ex)
     free(ex->prompt);
     free(ex->target);
     free(ex->answer);
+    citer_choices_free(ex->choice_texts, ex->choice_labels, ex->n_choices);
     memset(ex, 0, sizeof *ex);
 }
 
@@ -600,4 +614,57 @@ void citer_dataset_close(citer_dataset_reader *r)
     citer_template_free(r->own_tpl);
     free(r->buf);
     free(r);
+}
+
+void citer_choices_free(char **texts, char **labels, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (texts) free(texts[i]);
+        if (labels) free(labels[i]);
+    }
+    free(texts);
+    free(labels);
+}
+
+void citer_choices_json(json_object *meta, char *const *texts, char *const *labels, int n)
+{
+    if (n <= 0) return;
+    json_object *c = json_object_new_object(), *t = json_object_new_array(), *l = json_object_new_array();
+    for (int i = 0; i < n; i++) {
+        json_object_array_add(t, json_object_new_string(texts[i]));
+        json_object_array_add(l, json_object_new_string(labels[i]));
+    }
+    json_object_object_add(c, "text", t);
+    json_object_object_add(c, "label", l);
+    json_object_object_add(meta, "choices", c);
+}
+
+int citer_choices_read(json_object *meta, char ***texts, char ***labels, int *n)
+{
+    json_object *c, *t, *l;
+    *texts = *labels = NULL;
+    *n = 0;
+    if (!meta || !json_object_object_get_ex(meta, "choices", &c)) return 0;
+    if (!json_object_is_type(c, json_type_object) || !json_object_object_get_ex(c, "text", &t) ||
+        !json_object_object_get_ex(c, "label", &l) || !json_object_is_type(t, json_type_array) ||
+        !json_object_is_type(l, json_type_array) || json_object_array_length(t) != json_object_array_length(l) ||
+        json_object_array_length(t) > 100000) {
+        citer_set_error("\"choices\" is not {\"text\": [...], \"label\": [...]} of one length");
+        return -1;
+    }
+    int k = (int)json_object_array_length(t);
+    for (int i = 0; i < k; i++)
+        if (!json_object_is_type(json_object_array_get_idx(t, (size_t)i), json_type_string) ||
+            !json_object_is_type(json_object_array_get_idx(l, (size_t)i), json_type_string)) {
+            citer_set_error("choices: text[%d] and label[%d] must be strings", i, i);
+            return -1;
+        }
+    *texts = xmalloc((size_t)(k + 1) * sizeof **texts);
+    *labels = xmalloc((size_t)(k + 1) * sizeof **labels);
+    for (int i = 0; i < k; i++) {
+        (*texts)[i] = xstrdup(json_object_get_string(json_object_array_get_idx(t, (size_t)i)));
+        (*labels)[i] = xstrdup(json_object_get_string(json_object_array_get_idx(l, (size_t)i)));
+    }
+    *n = k;
+    return 0;
 }

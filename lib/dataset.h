@@ -42,6 +42,8 @@ typedef struct {
     char *answer; /* reference answer: mc label, math final answer, generic "answer"; NULL
                    * only for a generic item without one */
     int format;   /* the item's format: CITER_FMT_MC, _MATH or _GENERIC */
+    char **choice_texts, **choice_labels; /* mc: the choices in file order, labels as text */
+    int n_choices;                        /* 0 for other formats */
 } citer_example;
 
 /* Parse and render one line (len bytes, need not be NUL-terminated; a trailing "\r" or "\n"
@@ -56,6 +58,15 @@ int citer_dataset_parse(const char *line, size_t len, long lineno, int format,
 int citer_dataset_detect(const char *line, size_t len, long lineno);
 
 void citer_example_free(citer_example *ex);
+
+/* The choices of an mc item as the META answer record of citer-tokenize --dataset carries
+ * them: "choices": {"text": [...], "label": [...]} (strings, one length). citer_choices_json
+ * adds that member to the object meta (a json_object *). citer_choices_read reads it back from
+ * meta into malloc'd arrays (*n = 0 and NULLs when absent); 0, or -1 + citer_error(). */
+struct json_object;
+void citer_choices_json(struct json_object *meta, char *const *texts, char *const *labels, int n);
+int citer_choices_read(struct json_object *meta, char ***texts, char ***labels, int *n);
+void citer_choices_free(char **texts, char **labels, int n);
 
 /* The contents of the last complete \boxed{...} in text, braces nested to any depth and
  * backslash-escaped braces (\{ \}) not counted: "so \boxed{\frac{1}{2}}." -> "\frac{1}{2}".

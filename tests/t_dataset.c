@@ -123,8 +123,11 @@ static void test_mc_commonsenseqa(void)
     CHECK(streq(ex.answer, "C"), "answer %s", S(ex.answer));
     CHECK(streq(ex.id, "b9509335e214710a7c3cabde7c975cab"), "id %s", S(ex.id));
     CHECK(ex.format == CITER_FMT_MC, "format %d", ex.format);
+    CHECK(ex.n_choices == 5 && streq(ex.choice_labels[0], "A") && streq(ex.choice_texts[0], "getting tired") &&
+              streq(ex.choice_labels[4], "E") && streq(ex.choice_texts[4], "teaching"),
+          "choices in file order (%d)", ex.n_choices);
     citer_example_free(&ex);
-    CHECK(ex.prompt == NULL && ex.id == NULL, "free clears");
+    CHECK(ex.prompt == NULL && ex.id == NULL && ex.n_choices == 0, "free clears");
 }
 
 static void test_mc_reasoning_fields(void)

@@ -67,6 +67,29 @@ want='{"label":"run","examples":5,"graded":4,"accuracy":0.7500,"llm_ratio":0.200
 got=$(citer-score -t "$TOK" --json -l run "$T/routed.cs" -l nostats "$T/nostats.cs" 2>&1)
 if [ "$got" = "$want" ]; then pass "json lines"; else fail "json lines" "$got"; fi
 
+# mc answers with their choices (citer-tokenize --dataset writes them): a choice's text after
+# "Therefore" counts, whole words only, labels that are not letters too; without the choices
+# only labels are found.
+M0=$(ids 'Therefore, the answer is whale.')
+M1=$(ids 'Therefore, the answer is a candle flame.')
+M2=$(ids 'Therefore, the answer is cattle.')
+mcans() { # SEQ ANSWER TEXTS LABELS
+    printf '{"kind":"meta","seq":%s,"meta":{"role":"answer","answer":"%s","format":"mc","choices":{"text":[%s],"label":[%s]}}}\n' "$@"
+}
+{ mcans 0 B '"shark","whale"' '"A","B"'; mcans 1 3 '"a mirror","the Moon","a candle flame"' '"1","2","3"'
+  mcans 2 A '"cat","cattle dog"' '"A","B"'
+  for i in 0 1 2; do eval "d=\$M$i"; printf '{"kind":"tokens","seq":%s,"data":%s,"meta":{"role":"generated"}}\n' $i "$d"; done; } |
+    citer-dump -r >"$T/mc.cs"
+got=$(citer-score -t "$TOK" --csv -l mc "$T/mc.cs" 2>&1 | tail -n 1 | cut -d , -f 1-4)
+# whale -> B right; "a candle flame" -> 3 right; "cattle" is not "cat" nor "cattle dog": no answer
+if [ "$got" = "mc,3,3,0.6667" ]; then pass "mc graded with the choices"; else fail "mc graded with the choices" "$got"; fi
+citer-dump "$T/mc.cs" | sed 's/,"choices":{[^}]*}//' | citer-dump -r >"$T/mc-bare.cs"
+got=$(citer-score -t "$TOK" --csv -l mc "$T/mc-bare.cs" 2>&1 | tail -n 1 | cut -d , -f 1-4)
+if [ "$got" = "mc,3,3,0.0000" ]; then pass "mc without choices: labels only"; else fail "mc without choices" "$got"; fi
+printf '{"kind":"meta","seq":0,"meta":{"role":"answer","answer":"B","format":"mc","choices":{"text":["x"],"label":[]}}}\n' |
+    citer-dump -r >"$T/mcbad.cs"
+expect_error "choices of two lengths" 1 'mcbad.cs: seq 0: "choices"' citer-score -t "$TOK" "$T/mcbad.cs"
+
 # text table: default label is the file name, unknown values are "-", columns aligned
 cp "$T/plain.cs" "$T/p.cs"
 got=$(cd "$T" && citer-score -t "$OLDPWD/$TOK" p.cs 2>&1)

@@ -82,6 +82,7 @@ citer-tokenize -t $TOK --dataset auto examples/data/mc-sample.jsonl | citer-dump
 r=$(grep -c '"role":"prompt"' "$T/mc.json") a=$(grep -c '"role":"answer"' "$T/mc.json")
 check "mc dataset: a prompt and an answer record per item" [ "$r" -eq 4 -a "$a" -eq 4 ]
 check "mc dataset: the answer record carries the answer key" grep -q '"answer":"C"' "$T/mc.json"
+check "mc dataset: the answer record carries the choices" grep -q '"role":"answer".*"choices":{"text":\[".*\],"label":\["A","B",' "$T/mc.json"
 printf '{"problem": "2+2?", "solution": "no box"}\n' >"$T/nobox.jsonl"
 expect_error "math item without an answer" 1 "^citer-tokenize: $T/nobox.jsonl: line 1: " citer-tokenize --dataset math --text "$T/nobox.jsonl"
 printf '{"question": "q", "choices": {"text": ["a"], "label": ["A", "B"]}, "answerKey": "A"}\n' >"$T/badmc.jsonl"

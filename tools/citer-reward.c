@@ -9,6 +9,7 @@
  * in between, sharded anywhere). With -o, each finished example is appended to FILE.journal as a complete
  * stream, so an interrupted run resumes where it stopped. */
 #include "answer.h"
+#include "dataset.h"
 #include "backend.h"
 #include "route.h"
 #include "router.h"
@@ -114,44 +115,6 @@ static int meta_int(struct json_object *m, const char *key, int64_t *out)
     return 0;
 }
 
-static void free_strings(char **v, int n)
-{
-    for (int i = 0; i < n; i++) free(v[i]);
-    free(v);
-}
-
-/* The "choices" of an mc answer record: {"text": [...], "label": [...]}, as citer-tokenize
- * --dataset writes them. Absent is fine (0 choices). 0, or -1 + citer_error(). */
-static int read_choices(struct json_object *m, char ***texts, char ***labels, int *n)
-{
-    struct json_object *c, *t, *l;
-    *texts = *labels = NULL;
-    *n = 0;
-    if (!json_object_object_get_ex(m, "choices", &c)) return 0;
-    if (!json_object_is_type(c, json_type_object) || !json_object_object_get_ex(c, "text", &t) ||
-        !json_object_object_get_ex(c, "label", &l) || !json_object_is_type(t, json_type_array) ||
-        !json_object_is_type(l, json_type_array) || json_object_array_length(t) != json_object_array_length(l) ||
-        json_object_array_length(t) > 1000) {
-        citer_set_error("\"choices\" is not {\"text\": [...], \"label\": [...]} of one length");
-        return -1;
-    }
-    int k = (int)json_object_array_length(t);
-    for (int i = 0; i < k; i++)
-        if (!json_object_is_type(json_object_array_get_idx(t, (size_t)i), json_type_string) ||
-            !json_object_is_type(json_object_array_get_idx(l, (size_t)i), json_type_string)) {
-            citer_set_error("choices[%d]: text and label must be strings", i);
-            return -1;
-        }
-    *texts = xmalloc((size_t)(k + 1) * sizeof **texts);
-    *labels = xmalloc((size_t)(k + 1) * sizeof **labels);
-    for (int i = 0; i < k; i++) {
-        (*texts)[i] = xstrdup(json_object_get_string(json_object_array_get_idx(t, (size_t)i)));
-        (*labels)[i] = xstrdup(json_object_get_string(json_object_array_get_idx(l, (size_t)i)));
-    }
-    *n = k;
-    return 0;
-}
-
 static FILE *open_in(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -207,7 +170,7 @@ static example *read_data(const char *path, size_t *n_out)
             xgrow((void **)&answers, &cap_ans, n_ans + 1, sizeof *answers);
             ans *a = &answers[n_ans++];
             *a = (ans){rec.seq, xstrdup(meta_str(m, "answer")), format, NULL, NULL, 0};
-            if (read_choices(m, &a->texts, &a->labels, &a->n) != 0)
+            if (citer_choices_read(m, &a->texts, &a->labels, &a->n) != 0)
                 die("%s: seq %" PRIu64 ": %s", path, rec.seq, citer_error());
         }
         json_object_put(m);
@@ -228,8 +191,7 @@ static example *read_data(const char *path, size_t *n_out)
             }
     for (size_t j = 0; j < n_ans; j++) {
         free(answers[j].answer);
-        free_strings(answers[j].texts, answers[j].n);
-        free_strings(answers[j].labels, answers[j].n);
+        citer_choices_free(answers[j].texts, answers[j].labels, answers[j].n);
     }
     free(answers);
     citer_reader_free(rd);
@@ -588,16 +550,7 @@ static void emit_rollout(citer_writer *w, const char *oname, uint64_t id, const 
         json_object_object_add(m, "role", json_object_new_string("answer"));
         json_object_object_add(m, "format", json_object_new_string(citer_dataset_format_name(e->format)));
         json_object_object_add(m, "answer", json_object_new_string(e->answer));
-        if (e->n_choices) {
-            json_object *c = json_object_new_object(), *tx = json_object_new_array(), *lb = json_object_new_array();
-            for (int i = 0; i < e->n_choices; i++) {
-                json_object_array_add(tx, json_object_new_string(e->choice_texts[i]));
-                json_object_array_add(lb, json_object_new_string(e->choice_labels[i]));
-            }
-            json_object_object_add(c, "text", tx);
-            json_object_object_add(c, "label", lb);
-            json_object_object_add(m, "choices", c);
-        }
+        citer_choices_json(m, e->choice_texts, e->choice_labels, e->n_choices);
         rc = citer_write_meta(w, id, json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(m);
     }
@@ -717,8 +670,7 @@ static void free_all(example *ex, size_t n_ex, score_list *ss, score_list *ls, s
         free(ex[i].prompt);
         free(ex[i].target);
         free(ex[i].answer);
-        free_strings(ex[i].choice_texts, ex[i].n_choices);
-        free_strings(ex[i].choice_labels, ex[i].n_choices);
+        citer_choices_free(ex[i].choice_texts, ex[i].choice_labels, ex[i].n_choices);
     }
     free(ex);
     free(si);

@@ -2,6 +2,7 @@
  * and summarise each run in one row: accuracy, LLM-token ratio, calls, speed, cost per token.
  * See citer-score(1). */
 #include "answer.h"
+#include "dataset.h"
 #include "model.h"
 #include "stream.h"
 #include "template.h"
@@ -39,6 +40,8 @@ typedef struct {
     uint64_t seq;
     int format;
     char *answer;
+    char **texts, **labels; /* mc choices, when the record has them */
+    int n_choices;
 } answer_rec;
 
 typedef struct {
@@ -117,7 +120,10 @@ static void score_file(const char *name, score_row *row)
             if (format < 0 || format == CITER_FMT_AUTO)
                 die("%s: seq %" PRIu64 ": unknown answer format '%s'", name, rec.seq, fmt);
             xgrow((void **)&ans, &cap_ans, n_ans + 1, sizeof *ans);
-            ans[n_ans++] = (answer_rec){rec.seq, format, xstrdup(a)};
+            answer_rec *ar = &ans[n_ans++];
+            *ar = (answer_rec){rec.seq, format, xstrdup(a), NULL, NULL, 0};
+            if (citer_choices_read(m, &ar->texts, &ar->labels, &ar->n_choices) != 0)
+                die("%s: seq %" PRIu64 ": %s", name, rec.seq, citer_error());
         } else if (rec.kind == CITER_META && role && strcmp(role, "stats") == 0) {
             st_ratio = meta_double(m, "llm_token_ratio");
             st_tps = meta_double(m, "tokens_per_second");
@@ -156,10 +162,11 @@ static void score_file(const char *name, score_row *row)
         llm_tokens += g->llm_tokens;
         calls += g->llm_calls;
         catchup += g->catchup;
-        answer_rec key = {g->seq, 0, NULL};
+        answer_rec key = {g->seq, 0, NULL, NULL, NULL, 0};
         answer_rec *a = n_ans ? bsearch(&key, ans, n_ans, sizeof *ans, cmp_answer) : NULL;
         if (a) {
-            int ok = citer_answer_correct(a->format, g->text, a->answer);
+            int ok = citer_answer_check(a->format, g->text, a->answer, (const char *const *)a->texts,
+                                        (const char *const *)a->labels, a->n_choices);
             if (ok < 0) die("%s: seq %" PRIu64 ": %s", name, g->seq, citer_error());
             row->graded++;
             row->correct += ok;
@@ -177,7 +184,10 @@ static void score_file(const char *name, score_row *row)
         row->catchup = st_catchup;
     }
     row->tokens_per_second = st_tps;
-    for (size_t i = 0; i < n_ans; i++) free(ans[i].answer);
+    for (size_t i = 0; i < n_ans; i++) {
+        free(ans[i].answer);
+        citer_choices_free(ans[i].texts, ans[i].labels, ans[i].n_choices);
+    }
 }
 
 /* Multiply-adds per decoded token: every matrix once (attention projections, MLP, LM head;

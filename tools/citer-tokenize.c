@@ -105,6 +105,7 @@ static char *json_meta(const char *role, const citer_example *ex, int with_answe
     if (ex->id) json_object_object_add(o, "id", json_object_new_string(ex->id));
     json_object_object_add(o, "format", json_object_new_string(citer_dataset_format_name(ex->format)));
     if (with_answer && ex->answer) json_object_object_add(o, "answer", json_object_new_string(ex->answer));
+    if (with_answer) citer_choices_json(o, ex->choice_texts, ex->choice_labels, ex->n_choices);
     char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
     return s;
