@@ -604,39 +604,53 @@ static void read_results(const char *path, result_list *rl)
     citer_record rec;
     int rc;
     size_t before = rl->n;
-    while ((rc = citer_read(rd, &rec)) == 1) {
+    char err[600] = "";
+    while (!err[0] && (rc = citer_read(rd, &rec)) == 1) {
         struct json_object *m = meta_parse(&rec);
         const char *role = meta_str(m, "role");
         if (rec.kind == CITER_META && role && strcmp(role, "rollout") == 0) {
             int64_t exs, pos, slm;
-            if (meta_int(m, "example", &exs) != 0 || meta_int(m, "pos", &pos) != 0 || meta_int(m, "slm_token", &slm) != 0 ||
-                exs < 0 || pos < 0 || pos > INT32_MAX)
-                die("%s: seq %" PRIu64 ": a rollout record needs integer \"example\", \"pos\" and \"slm_token\"", path,
-                    rec.seq);
-            rollout_result *r = result_slot(rl, rec.seq, path);
-            if (r->have_meta) die("%s: rollout %" PRIu64 " appears twice (in %s too)", path, rec.seq, r->file);
-            r->have_meta = 1;
-            r->ex = (uint64_t)exs;
-            r->pos = pos;
-            r->slm_token = (int32_t)slm;
             const char *hex = meta_str(m, "prompt_xxh64");
             char *end = NULL;
-            if (hex) r->hash = strtoull(hex, &end, 16);
-            if (!hex || strlen(hex) != 16 || *end)
-                die("%s: seq %" PRIu64 ": a rollout record needs \"prompt_xxh64\" (16 hex digits)", path, rec.seq);
+            uint64_t hash = hex ? strtoull(hex, &end, 16) : 0;
+            rollout_result *r;
+            if (meta_int(m, "example", &exs) != 0 || meta_int(m, "pos", &pos) != 0 || meta_int(m, "slm_token", &slm) != 0 ||
+                exs < 0 || pos < 0 || pos > INT32_MAX || !hex || strlen(hex) != 16 || *end)
+                snprintf(err, sizeof err,
+                         "seq %" PRIu64 ": a rollout record needs integer \"example\", \"pos\" and \"slm_token\" and a "
+                         "16-digit \"prompt_xxh64\"",
+                         rec.seq);
+            else if ((r = result_slot(rl, rec.seq, path))->have_meta)
+                snprintf(err, sizeof err, "rollout %" PRIu64 " appears twice (in %.200s too)", rec.seq, r->file);
+            else {
+                r->have_meta = 1;
+                r->ex = (uint64_t)exs;
+                r->pos = pos;
+                r->slm_token = (int32_t)slm;
+                r->hash = hash;
+            }
         } else if (rec.kind == CITER_TOKENS && role && strcmp(role, "generated") == 0) {
+            rollout_result *r;
             if (rec.dtype != CITER_I32 || rec.ndim != 1 || rec.pos < 1 || rec.pos > INT32_MAX)
-                die("%s: seq %" PRIu64 ": a generated record must be i32 [n] at the prompt's length", path, rec.seq);
-            rollout_result *r = result_slot(rl, rec.seq, path);
-            if (r->have_gen) die("%s: rollout %" PRIu64 " appears twice (in %s too)", path, rec.seq, r->file);
-            r->have_gen = 1;
-            r->n_prompt = (int)rec.pos;
-            r->n_gen = (int)rec.dim[0];
-            r->gen = xmalloc((size_t)r->n_gen * sizeof *r->gen + 4);
-            if (r->n_gen) memcpy(r->gen, rec.data, (size_t)r->n_gen * sizeof *r->gen);
+                snprintf(err, sizeof err, "seq %" PRIu64 ": a generated record must be i32 [n] at the prompt's length",
+                         rec.seq);
+            else if ((r = result_slot(rl, rec.seq, path))->have_gen)
+                snprintf(err, sizeof err, "rollout %" PRIu64 " appears twice (in %.200s too)", rec.seq, r->file);
+            else {
+                r->have_gen = 1;
+                r->n_prompt = (int)rec.pos;
+                r->n_gen = (int)rec.dim[0];
+                r->gen = xmalloc((size_t)r->n_gen * sizeof *r->gen + 4);
+                if (r->n_gen) memcpy(r->gen, rec.data, (size_t)r->n_gen * sizeof *r->gen);
+            }
         }
         json_object_put(m);
         citer_record_free(&rec);
+    }
+    if (err[0]) {
+        citer_reader_free(rd);
+        fclose(f);
+        die("%s: %s", path, err);
     }
     if (rc < 0) die("%s: %s", path, citer_error());
     for (size_t i = before; i < rl->n; i++)
