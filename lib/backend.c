@@ -27,6 +27,7 @@ typedef struct {
 struct citer_backend {
     int is_process;
     int broken;
+    char send_failed[256]; /* why the last request could not be sent (EPIPE), or "" */
     citer_backend_info info;
     uint64_t calls;
     float *hidden; /* D floats handed out by append */
@@ -132,6 +133,13 @@ static int send_request(citer_backend *b, uint64_t seq, const char *meta, const 
     if (citer_write(b->w, &rec) != 0 || fflush(b->to) != 0) {
         char msg[256];
         snprintf(msg, sizeof msg, "cannot send a request: %s", errno ? strerror(errno) : citer_error());
+        /* A server that stopped reading may still have said why (an error answer, or garbage
+         * that shows it is no server): read that first, report the broken pipe only if it
+         * answered properly. */
+        if (errno == EPIPE) {
+            snprintf(b->send_failed, sizeof b->send_failed, "%s", msg);
+            return 0;
+        }
         return broken(b, msg);
     }
     return 0;
@@ -167,6 +175,8 @@ static int read_response(citer_backend *b, const char *op, uint64_t seq, citer_r
     } else if (!json_object_object_get_ex(m, "op", &v) || !json_object_is_type(v, json_type_string) ||
                strcmp(json_object_get_string(v), op) != 0) {
         snprintf(msg, sizeof msg, "the answer to %s is not a response to %s", op, op);
+    } else if (b->send_failed[0]) {
+        snprintf(msg, sizeof msg, "%s", b->send_failed);
     } else {
         *meta = m;
         return 0;
