@@ -25,7 +25,7 @@ MAN1      := $(sort $(wildcard man/man1/*.1))
 MAN5      := $(sort $(wildcard man/man5/*.5))
 MAN7      := $(sort $(wildcard man/man7/*.7))
 
-.PHONY: all test check-asan install bench clean unicode-tables
+.PHONY: all test check-asan install bench clean unicode-tables demo demo-models
 all: $(LIB) $(TOOLS) lib/libciter.a
 
 # The brief promises lib/libciter.a; the real archive lives in $(BUILD).
@@ -71,6 +71,22 @@ install: all
 	install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 $(MAN5) $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 644 $(MAN7) $(DESTDIR)$(PREFIX)/share/man/man7
+
+# The CITER experiment of examples/Makefile on the demo model pair (examples/README).
+# >>> DEMO: the demo's settings (the lead tunes them to the trained pair).
+DEMO_SLM  ?= models/slm
+DEMO_LLM  ?= models/llm
+DEMO_ARGS ?= OUT=out/demo TRAIN_N=200 TEST_N=100 MAX_TOKENS=96 TAUS="0.3 0.5 0.7"
+# <<< DEMO
+demo: all
+	@for f in $(foreach m,$(DEMO_SLM) $(DEMO_LLM),$(addprefix examples/$(m)/,config.json model.safetensors tokenizer.json)); do \
+	  [ -f $$f ] || { echo "make demo: $$f is missing: train the demo pair with 'make demo-models'" >&2; exit 1; }; done
+	$(MAKE) -C examples BIN=$(abspath $(BINDIR)) SLM=$(DEMO_SLM) LLM=$(DEMO_LLM) $(DEMO_ARGS) PRINT=0
+	@$(MAKE) -s -C examples BIN=$(abspath $(BINDIR)) $(DEMO_ARGS) summary
+
+# Trains the demo pair into examples/models (the recipe is the DEMO MODELS block of examples/Makefile).
+demo-models: all
+	$(MAKE) -C examples BIN=$(abspath $(BINDIR)) models
 
 # Regenerate lib/unicode_tables.c from Debian's unicode-data package.
 unicode-tables:

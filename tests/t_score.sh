@@ -50,20 +50,20 @@ routed | citer-dump -r >"$T/nostats.cs"
     '{"kind":"meta","meta":{"role":"stats","tokens":13,"llm_calls":0,"llm_tokens":0,"llm_token_ratio":0,"catchup_tokens":0,"tokens_per_second":40}}'; } |
     citer-dump -r >"$T/plainstats.cs"
 
-H=label,examples,graded,accuracy,llm_ratio,llm_calls,catchup_tokens,tokens_per_second,bytes_per_token,flops_per_token
+H=label,examples,graded,accuracy,llm_ratio,llm_calls,catchup_tokens,tokens_per_second,seconds,speedup,bytes_per_token,flops_per_token
 # accuracy: 3 right of 4 graded (seq 4 has no answer record)
 want="$H
-run,5,4,0.7500,0.2000,12,8,120.5,,
-nostats,5,4,0.7500,0.2000,12,8,,,
-plain,5,4,0.7500,,,,,,
-one,1,1,1.0000,0.0000,0,0,40.0,,"
+run,5,4,0.7500,0.2000,12,8,120.5,0.500,,,
+nostats,5,4,0.7500,0.2000,12,8,,,,,
+plain,5,4,0.7500,,,,,,,,
+one,1,1,1.0000,0.0000,0,0,40.0,,,,"
 got=$(citer-score -t "$TOK" --csv -l run "$T/routed.cs" --label nostats "$T/nostats.cs" \
     -l plain "$T/plain.cs" -l one "$T/plainstats.cs" 2>&1)
 if [ "$got" = "$want" ]; then pass "csv rows: accuracy, ratio, counts, stats"; else
     fail "csv rows" "$(printf '%s' "$got" | tr '\n' '|')"; fi
 
-want='{"label":"run","examples":5,"graded":4,"accuracy":0.7500,"llm_ratio":0.2000,"llm_calls":12,"catchup_tokens":8,"tokens_per_second":120.5,"bytes_per_token":null,"flops_per_token":null}
-{"label":"nostats","examples":5,"graded":4,"accuracy":0.7500,"llm_ratio":0.2000,"llm_calls":12,"catchup_tokens":8,"tokens_per_second":null,"bytes_per_token":null,"flops_per_token":null}'
+want='{"label":"run","examples":5,"graded":4,"accuracy":0.7500,"llm_ratio":0.2000,"llm_calls":12,"catchup_tokens":8,"tokens_per_second":120.5,"seconds":0.500,"speedup":null,"bytes_per_token":null,"flops_per_token":null}
+{"label":"nostats","examples":5,"graded":4,"accuracy":0.7500,"llm_ratio":0.2000,"llm_calls":12,"catchup_tokens":8,"tokens_per_second":null,"seconds":null,"speedup":null,"bytes_per_token":null,"flops_per_token":null}'
 got=$(citer-score -t "$TOK" --json -l run "$T/routed.cs" -l nostats "$T/nostats.cs" 2>&1)
 if [ "$got" = "$want" ]; then pass "json lines"; else fail "json lines" "$got"; fi
 
@@ -93,9 +93,22 @@ expect_error "choices of two lengths" 1 'mcbad.cs: seq 0: "choices"' citer-score
 # text table: default label is the file name, unknown values are "-", columns aligned
 cp "$T/plain.cs" "$T/p.cs"
 got=$(cd "$T" && citer-score -t "$OLDPWD/$TOK" p.cs 2>&1)
-want='label  examples  graded  accuracy  llm_ratio  llm_calls  catchup_tokens  tokens_per_second  bytes_per_token  flops_per_token
-p.cs          5       4    0.7500          -          -               -                  -                -                -'
+want='label  examples  graded  accuracy  llm_ratio  llm_calls  catchup_tokens  tokens_per_second  seconds  speedup  bytes_per_token  flops_per_token
+p.cs          5       4    0.7500          -          -               -                  -        -        -                -                -'
 if [ "$got" = "$want" ]; then pass "text table"; else fail "text table" "$got"; fi
+
+# --baseline: speed-up = the baseline's seconds / the row's: 0.5 / 0.5 = 1, 0.5 / 0.2 = 2.5,
+# 0.5 / 2 = 0.25; unknown for a row without seconds
+{ routed; echo "$stats" | sed 's/"seconds":0.5/"seconds":0.2/'; } | citer-dump -r >"$T/fast.cs"
+{ routed; echo "$stats" | sed 's/"seconds":0.5/"seconds":2/'; } | citer-dump -r >"$T/slow.cs"
+got=$(citer-score -t "$TOK" --csv --baseline base -l base "$T/routed.cs" -l fast "$T/fast.cs" \
+    -l slow "$T/slow.cs" -l none "$T/nostats.cs" | cut -d, -f1,9,10 | tr '\n' ' ')
+want="label,seconds,speedup base,0.500,1.00 fast,0.200,2.50 slow,2.000,0.25 none,, "
+if [ "$got" = "$want" ]; then pass "--baseline: speed-up over a labelled row"; else fail "--baseline" "$got"; fi
+got=$(citer-score -t "$TOK" --csv --baseline "$T/routed.cs" "$T/fast.cs" "$T/routed.cs" | cut -d, -f10 | tr '\n' ' ')
+check "--baseline: a file name is a label" [ "$got" = "speedup 2.50 1.00 " ]
+expect_error "--baseline: no such label" 2 "^citer-score: --baseline nope: no FILE has that label" \
+    citer-score -t "$TOK" --baseline nope "$T/routed.cs"
 
 # a stream with no answer records at all: accuracy unknown
 routed | grep -v '"role":"answer"' | citer-dump -r >"$T/noanswers.cs"
@@ -129,7 +142,7 @@ TB=${CITER_TESTBIN:-$(pwd)/build/tests}
 if [ ! -x "$TB/t_route" ]; then
     skip "bytes and FLOPs per token" "$TB/t_route not built (make test builds it)"
 elif "$TB/t_route" write-models "$T"; then
-    got=$(citer-score -t "$TOK" --csv --slm-model "$T/slm.gguf" --llm-model "$T/llm.gguf" "$T/routed.cs" "$T/plain.cs" | tail -n 2 | cut -d, -f5,9,10)
+    got=$(citer-score -t "$TOK" --csv --slm-model "$T/slm.gguf" --llm-model "$T/llm.gguf" "$T/routed.cs" "$T/plain.cs" | tail -n 2 | cut -d, -f5,11,12)
     want="0.2000,149606,74803
 ,,"
     if [ "$got" = "$want" ]; then pass "bytes and FLOPs per token"; else

@@ -29,12 +29,13 @@ static const char usage_text[] =
     "      --csv             comma-separated values\n"
     "      --json            one JSON object per line\n"
     "      --plot FILE.png   plot accuracy against LLM-token ratio with gnuplot\n"
+    "      --baseline LABEL  speed-up of each row: LABEL's wall time over the row's\n"
     "  -o FILE               write to FILE (atomically) instead of stdout\n"
     "  -q, --quiet           no progress\n"
     "  -h, --help            show this help\n"
     "      --version         show the version\n";
 
-enum { OPT_VERSION = 256, OPT_SLM, OPT_LLM, OPT_CSV, OPT_JSON, OPT_PLOT };
+enum { OPT_VERSION = 256, OPT_SLM, OPT_LLM, OPT_CSV, OPT_JSON, OPT_PLOT, OPT_BASELINE };
 
 typedef struct {
     uint64_t seq;
@@ -55,7 +56,7 @@ typedef struct {
 typedef struct {
     const char *label;
     long long examples, graded, correct;
-    double accuracy, llm_ratio, tokens_per_second;
+    double accuracy, llm_ratio, tokens_per_second, seconds, speedup;
     long long llm_calls, catchup;
     double bytes_per_token, flops_per_token;
 } score_row;
@@ -103,7 +104,7 @@ static void score_file(const char *name, score_row *row)
     static generated_rec *gen;
     static size_t cap_ans, cap_gen;
     size_t n_ans = 0, n_gen = 0;
-    double st_ratio = NAN, st_tps = NAN;
+    double st_ratio = NAN, st_tps = NAN, st_seconds = NAN;
     long long st_calls = -1, st_catchup = -1;
     int rc;
     while ((rc = citer_read(rd, &rec)) > 0) {
@@ -127,6 +128,7 @@ static void score_file(const char *name, score_row *row)
         } else if (rec.kind == CITER_META && role && strcmp(role, "stats") == 0) {
             st_ratio = meta_double(m, "llm_token_ratio");
             st_tps = meta_double(m, "tokens_per_second");
+            st_seconds = meta_double(m, "seconds");
             st_calls = meta_int(m, "llm_calls");
             st_catchup = meta_int(m, "catchup_tokens");
         } else if (rec.kind == CITER_TOKENS && role && strcmp(role, "generated") == 0) {
@@ -184,6 +186,7 @@ static void score_file(const char *name, score_row *row)
         row->catchup = st_catchup;
     }
     row->tokens_per_second = st_tps;
+    row->seconds = st_seconds;
     for (size_t i = 0; i < n_ans; i++) {
         free(ans[i].answer);
         citer_choices_free(ans[i].texts, ans[i].labels, ans[i].n_choices);
@@ -212,10 +215,10 @@ static void fmt_count(char *buf, size_t n, long long v)
     else snprintf(buf, n, "%lld", v);
 }
 
-#define NCOL 10
+#define NCOL 12
 static const char *col_names[NCOL] = {"label", "examples", "graded", "accuracy", "llm_ratio",
                                       "llm_calls", "catchup_tokens", "tokens_per_second",
-                                      "bytes_per_token", "flops_per_token"};
+                                      "seconds", "speedup", "bytes_per_token", "flops_per_token"};
 
 static void row_cells(const score_row *r, char cells[NCOL][64])
 {
@@ -227,8 +230,10 @@ static void row_cells(const score_row *r, char cells[NCOL][64])
     fmt_count(cells[5], 64, r->llm_calls);
     fmt_count(cells[6], 64, r->catchup);
     fmt_num(cells[7], 64, r->tokens_per_second, "%.1f");
-    fmt_num(cells[8], 64, r->bytes_per_token, "%.0f");
-    fmt_num(cells[9], 64, r->flops_per_token, "%.0f");
+    fmt_num(cells[8], 64, r->seconds, "%.3f");
+    fmt_num(cells[9], 64, r->speedup, "%.2f");
+    fmt_num(cells[10], 64, r->bytes_per_token, "%.0f");
+    fmt_num(cells[11], 64, r->flops_per_token, "%.0f");
 }
 
 static void put_json_string(FILE *out, const char *s)
@@ -346,9 +351,11 @@ int main(int argc, char **argv)
         {"tokenizer", required_argument, 0, 't'}, {"label", required_argument, 0, 'l'},
         {"slm-model", required_argument, 0, OPT_SLM}, {"llm-model", required_argument, 0, OPT_LLM},
         {"csv", no_argument, 0, OPT_CSV}, {"json", no_argument, 0, OPT_JSON},
-        {"plot", required_argument, 0, OPT_PLOT}, {"quiet", no_argument, 0, 'q'},
+        {"plot", required_argument, 0, OPT_PLOT}, {"baseline", required_argument, 0, OPT_BASELINE},
+        {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
     const char *tok_path = NULL, *slm_path = NULL, *llm_path = NULL, *out_path = NULL, *plot_path = NULL;
+    const char *baseline = NULL;
     int mode = 0, n_files = 0;
     /* Labels attach to the next FILE: keep files and labels in argument order. */
     static const char **files, **labels; /* file-scope: reachable at every exit */
@@ -378,6 +385,7 @@ int main(int argc, char **argv)
         case OPT_CSV: mode = OPT_CSV; break;
         case OPT_JSON: mode = OPT_JSON; break;
         case OPT_PLOT: plot_path = optarg; break;
+        case OPT_BASELINE: baseline = optarg; break;
         default: cli_bad_option(argv, c);
         }
     }
@@ -391,6 +399,10 @@ int main(int argc, char **argv)
     if (!tok_path) tok_path = getenv("CITER_TOKENIZER");
     if (!tok_path) usage_error("no tokenizer: give -t PATH or set CITER_TOKENIZER");
     if (!slm_path != !llm_path) usage_error("--slm-model and --llm-model go together");
+    int base_row = -1;
+    for (int i = 0; baseline && i < n_files && base_row < 0; i++)
+        if (strcmp(labels[i] ? labels[i] : files[i], baseline) == 0) base_row = i;
+    if (baseline && base_row < 0) usage_error("--baseline %s: no FILE has that label", baseline);
 
     citer_tokenizer *t = citer_tokenizer_load(tok_path);
     if (!t) die("%s: %s", tok_path, citer_error());
@@ -421,6 +433,11 @@ int main(int argc, char **argv)
         rows[i].flops_per_token = 2 * (slm_params + llm_params * rows[i].llm_ratio);
     }
     progress_done();
+    /* Speed-up over the baseline run: how many times less wall time than it. */
+    for (int i = 0; i < n_files; i++) {
+        double b = base_row >= 0 ? rows[base_row].seconds : NAN;
+        rows[i].speedup = rows[i].seconds > 0 && b > 0 ? b / rows[i].seconds : NAN;
+    }
 
     citer_out *out = citer_out_open(out_path);
     if (!out) die("%s: %s", out_path, citer_error());
