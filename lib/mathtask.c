@@ -75,6 +75,7 @@ typedef struct {
     char eq_text[MAX_EQ][96];
     int n;
     int fail; /* the numbers drawn do not work out: draw again */
+    int easy; /* every multiplication has a one-digit factor */
 } ctx;
 
 /* A sentence of the problem, and of the solution; sentences are joined by one space. */
@@ -173,6 +174,12 @@ static long long divisor_in(ctx *c, long long n, long long lo, long long hi)
     return k ? d[uni(c->r, 0, k - 1)] : 0;
 }
 
+/* A multiplication's second factor: one digit in easy problems (the same one draw). */
+static long long factor(ctx *c, long long lo, long long hi)
+{
+    return c->easy ? uni(c->r, 2, 9) : uni(c->r, lo, hi);
+}
+
 /* ---- the templates ---- */
 
 typedef struct {
@@ -190,7 +197,7 @@ static void t_shopping(ctx *c, int steps)
     const person *p = someone(c);
     const noun *x = PICK(c, goods), *y = PICK(c, goods);
     while (y == x) y = PICK(c, goods);
-    long long a = uni(c->r, 12, 48), pa = uni(c->r, 12, 95);
+    long long a = uni(c->r, 12, 48), pa = factor(c, 12, 95);
     if (steps == 2) {
         long long cost = a * pa, bill = (cost / 100 + uni(c->r, 1, 4)) * 100;
         ask(c, "%s buys %lld %s for %lld dollars each.", p->name, a, x->many, pa);
@@ -201,7 +208,7 @@ static void t_shopping(ctx *c, int steps)
         say(c, "The change is %s dollars.", LAST);
         return;
     }
-    long long b = uni(c->r, 12, 48), pb = uni(c->r, 12, 95);
+    long long b = uni(c->r, 12, 48), pb = factor(c, 12, 95);
     ask(c, "%s buys %lld %s for %lld dollars each and %lld %s for %lld dollars each.", p->name,
         a, x->many, pa, b, y->many, pb);
     long long bill = ((a * pa + b * pb) / 100 + uni(c->r, 1, 5)) * 100;
@@ -227,7 +234,7 @@ static void t_bakery(ctx *c, int steps)
                                  {"scone", "scones"},   {"pretzel", "pretzels"}};
     const person *p = someone(c);
     const noun *it = PICK(c, items);
-    long long trays = uni(c->r, 12, 40), per = uni(c->r, 12, 36), total = trays * per;
+    long long trays = uni(c->r, 12, 40), per = factor(c, 12, 36), total = trays * per;
     long long keep = 0, boxes;
     if (steps == 2) {
         boxes = divisor_in(c, total, 3, 19);
@@ -274,7 +281,7 @@ static void t_factory(ctx *c, int steps)
     static const char *const places[] = {"A machine", "A factory line", "A robot", "A press"};
     const noun *pt = PICK(c, parts);
     const char *who = *PICK(c, places);
-    long long rate = uni(c->r, 12, 95), hours = uni(c->r, 6, 16), days = uni(c->r, 3, 24);
+    long long rate = uni(c->r, 12, 95), hours = factor(c, 6, 16), days = factor(c, 3, 24);
     long long total = rate * hours * days, box = uni(c->r, 6, 24);
     long long bad = steps == 4 ? total % box + box * uni(c->r, 1, 5) : uni(c->r, 11, 99);
     ask(c, "%s makes %lld %s an hour and runs %lld hours a day.", who, rate, pt->many, hours);
@@ -345,9 +352,13 @@ static void t_areas(ctx *c, int steps)
                                          "hall floor"};
     static const char *const covers[] = {"A pond", "A shed", "A path", "A patio", "A sandbox"};
     const char *pl = *PICK(c, places);
-    long long l = uni(c->r, 12, 85), w = uni(c->r, 12, 85);
+    long long l = uni(c->r, 12, 85), w = factor(c, 12, 85);
     ask(c, "A rectangular %s is %lld meters long and %lld meters wide.", pl, l, w);
     if (steps == 2) {
+        if (l * w / 3 < 15) {
+            c->fail = 1;
+            return;
+        }
         long long used = uni(c->r, 15, l * w / 3);
         ask(c, "%s takes up %lld square meters of it. How many square meters are left?",
             *PICK(c, covers), used);
@@ -357,7 +368,7 @@ static void t_areas(ctx *c, int steps)
         say(c, "What is left is %s square meters.", LAST);
         return;
     }
-    long long l2 = uni(c->r, 12, 85), w2 = uni(c->r, 12, 85), price = uni(c->r, 2, 9);
+    long long l2 = uni(c->r, 12, 85), w2 = factor(c, 12, 85), price = uni(c->r, 2, 9);
     ask(c, "A second %s is %lld meters long and %lld meters wide.", pl, l2, w2);
     if (steps == 3) ask(c, "What is their total area in square meters?");
     else ask(c, "Seed for one square meter costs %lld dollars. How much does seed for both cost?",
@@ -380,7 +391,7 @@ static void t_savings(ctx *c, int steps)
                                   {"radio", "radios"}, {"watch", "watches"}, {"tent", "tents"},
                                   {"kite", "kites"},   {"puzzle", "puzzles"}};
     const person *p = someone(c);
-    long long per = uni(c->r, 12, 75), weeks = uni(c->r, 12, 52), saved = per * weeks;
+    long long per = uni(c->r, 12, 75), weeks = factor(c, 12, 52), saved = per * weeks;
     long long spend = uni(c->r, 11, saved / 2), price = uni(c->r, 12, 60);
     long long gift = uni(c->r, 11, 99);
     if (steps == 4) {
@@ -422,7 +433,7 @@ static void t_recipe(ctx *c, int steps)
                                          "waffles", "biscuits"};
     const person *p = someone(c);
     const char *s = *PICK(c, stuff), *d = *PICK(c, dishes);
-    long long grams = uni(c->r, 115, 390), batch = uni(c->r, 6, 24), mult = uni(c->r, 12, 36);
+    long long grams = uni(c->r, 115, 390), batch = uni(c->r, 6, 24), mult = factor(c, 12, 36);
     long long want = batch * mult, need = grams * mult, bag = uni(c->r, 200, 900);
     long long have = steps == 4 ? need % bag + bag * uni(c->r, 1, 3) : uni(c->r, 100, need - 50);
     if (have >= need) {
@@ -457,7 +468,7 @@ static void t_travel(ctx *c, int steps)
 {
     static const char *const vehicles[] = {"train", "bus", "truck", "car", "ship", "van"};
     const char *v = *PICK(c, vehicles);
-    long long speed = uni(c->r, 45, 95), hours = uni(c->r, 3, 14);
+    long long speed = uni(c->r, 45, 95), hours = factor(c, 3, 14);
     if (steps == 2) {
         long long dist = speed * hours, trip = dist + uni(c->r, 25, 900);
         ask(c, "A %s travels at %lld km per hour. The trip is %lld km long.", v, speed, trip);
@@ -499,8 +510,12 @@ static void t_wages(ctx *c, int steps)
     static const char *const jobs[] = {"at a cafe", "at a library", "at a farm", "in a shop",
                                        "at a garage", "at a hotel"};
     const person *p = someone(c);
-    long long hours = uni(c->r, 15, 45), rate = uni(c->r, 12, 38), weeks = uni(c->r, 4, 16);
+    long long hours = uni(c->r, 15, 45), rate = factor(c, 12, 38), weeks = factor(c, 4, 16);
     long long total = hours * rate * weeks, months = uni(c->r, 2, 6);
+    if (steps != 4 && total / 2 < 100) {
+        c->fail = 1;
+        return;
+    }
     long long rent = steps == 4 ? total % months + months * uni(c->r, 20, 150)
                                 : uni(c->r, 100, total / 2);
     if (rent >= total) {
@@ -536,8 +551,8 @@ static void t_theater(ctx *c, int steps)
 {
     static const char *const halls[] = {"A theater", "A cinema", "A concert hall", "A stadium",
                                         "A school hall"};
-    long long rows = uni(c->r, 12, 45), seats = uni(c->r, 14, 38), empty = uni(c->r, 11, 99);
-    long long price = uni(c->r, 8, 35), fee = uni(c->r, 150, 2500);
+    long long rows = uni(c->r, 12, 45), seats = factor(c, 14, 38), empty = uni(c->r, 11, 99);
+    long long price = factor(c, 8, 35), fee = uni(c->r, 150, 2500);
     if (empty >= rows * seats) {
         c->fail = 1;
         return;
@@ -677,6 +692,7 @@ static void make_choices(ctx *c, citer_mathtask *t)
 struct citer_mathgen {
     rng r;
     int split, min_steps, max_steps;
+    int easy;
     uint64_t *seen; /* open addressing set of problem hashes; 0 marks a free slot */
     size_t seen_cap, seen_n;
 };
@@ -766,6 +782,7 @@ int citer_mathgen_next(citer_mathgen *g, citer_mathtask *t)
     for (int tries = 0; tries < MAX_TRIES; tries++) {
         ctx c = {0};
         c.r = &g->r;
+        c.easy = g->easy;
         const template_def *td = &templates[uni(&g->r, 0, N_TEMPLATES - 1)];
         int steps = (int)uni(&g->r, g->min_steps, g->max_steps);
         td->make(&c, steps);
@@ -796,6 +813,8 @@ int citer_mathgen_next(citer_mathgen *g, citer_mathtask *t)
                     g->min_steps, g->max_steps, (int)MAX_TRIES);
     return -1;
 }
+
+void citer_mathgen_set_easy(citer_mathgen *g, int easy) { g->easy = easy; }
 
 void citer_mathgen_free(citer_mathgen *g)
 {

@@ -48,6 +48,10 @@ typedef struct citer_mathgen citer_mathgen;
 /* A generator of the split's problems with min_steps..max_steps steps (within 2..4).
  * NULL + citer_error() on bad arguments. */
 citer_mathgen *citer_mathgen_new(uint64_t seed, int split, int min_steps, int max_steps);
+/* Easy problems: every multiplication has a one-digit factor (2-9), so the arithmetic
+ * suits models of a few million parameters. Other numbers keep their ranges; the split of a
+ * problem text is unchanged. */
+void citer_mathgen_set_easy(citer_mathgen *g, int easy);
 /* The next problem into *t (free it with citer_mathtask_free). 0 ok, -1 + citer_error() when
  * no new distinct problem can be found. */
 int citer_mathgen_next(citer_mathgen *g, citer_mathtask *t);

@@ -38,6 +38,13 @@ check "--steps 3 gives three equations per solution" sh -c '
         n=$(printf "%s\n" "$line" | grep -o "[0-9][0-9]* [-+*/] [0-9][0-9]* = [0-9][0-9]*" | wc -l)
         test "$n" -eq 3 || exit 1
     done'
+check "--easy: every product has a one-digit factor" sh -c '
+    citer-gen math --easy -n 300 >"$1/easy" && test "$(wc -l <"$1/easy")" -eq 300 &&
+    test "$(grep -o "[0-9][0-9]* [*] [0-9][0-9]* =" "$1/easy" | wc -l)" -gt 300 &&
+    ! grep -o "[0-9][0-9]* [*] [0-9][0-9]* =" "$1/easy" | grep -v "[*] [2-9] =$" | grep -vq "^[2-9] [*]"' _ "$T"
+check "--easy test items are in the test split, apart from train" sh -c '
+    citer-gen math --easy --split test -n 300 | grep -o "\"problem\":\"[^\"]*\"" | sort >"$1/easy-test" &&
+    grep -o "\"problem\":\"[^\"]*\"" "$1/easy" | sort | comm -12 - "$1/easy-test" | wc -l | grep -qx 0' _ "$T"
 check "--steps=2-2 is --steps 2" \
     sh -c 'citer-gen math --steps 2 -n 5 >"$1/s2" && citer-gen math --steps=2-2 -n 5 | cmp -s - "$1/s2"' _ "$T"
 

@@ -18,6 +18,7 @@ static const char usage_text[] =
     "  -n N               number of items (default 100)\n"
     "  --seed S           random seed, 0 to 2^64-1 (default 1); same seed, same bytes\n"
     "  --steps MIN-MAX    arithmetic steps per solution, within 2-4 (default 2-4); or N\n"
+    "  --easy             every multiplication has a one-digit factor (for tiny models)\n"
     "  -o FILE            write to FILE (atomically) instead of stdout\n"
     "  -q, --quiet        no progress\n"
     "  -h, --help         show this help\n"
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
     int split = CITER_SPLIT_TRAIN, lo = CITER_MATHTASK_MIN_STEPS, hi = CITER_MATHTASK_MAX_STEPS;
     long n = 100;
     unsigned long long seed = 1;
+    int easy = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || !a[1]) {
@@ -76,6 +78,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             cli_quiet = 1;
+        } else if (!strcmp(a, "--easy")) {
+            easy = 1;
         } else if (is_opt(a, "--split")) {
             const char *v = value(argc, argv, &i, "--split", 7);
             if ((split = citer_split_from_name(v)) < 0)
@@ -109,6 +113,7 @@ int main(int argc, char **argv)
 
     citer_mathgen *g = citer_mathgen_new(seed, split, lo, hi);
     if (!g) die("%s", citer_error());
+    citer_mathgen_set_easy(g, easy);
     citer_out *out = citer_out_open(out_path);
     if (!out) die("%s: %s", out_path, citer_error());
     setvbuf(out->f, NULL, _IOFBF, 1 << 16);
