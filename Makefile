@@ -73,10 +73,13 @@ install: all
 	install -m 644 $(MAN7) $(DESTDIR)$(PREFIX)/share/man/man7
 
 # The CITER experiment of examples/Makefile on the demo model pair (examples/README).
-# >>> DEMO: the demo's settings (the lead tunes them to the trained pair).
+# >>> DEMO: the demo's settings: the committed pair was trained on easy two-step problems
+# (citer-gen --easy --steps 2) through the short template; the test split is disjoint.
 DEMO_SLM  ?= models/slm
 DEMO_LLM  ?= models/llm
-DEMO_ARGS ?= OUT=out/demo TRAIN_N=200 TEST_N=100 MAX_TOKENS=96 TAUS="0.3 0.5 0.7"
+DEMO_ARGS ?= OUT=out/demo FORMAT=math STEPS=2 GEN_FLAGS=--easy TEMPLATE=templates/math-short.tpl \
+    TRAIN_N=500 TEST_N=300 MAX_TOKENS=96 TAUS="0.3 0.5 0.7" R1_TAUS=0.5 \
+    RANDOM_PS="0.2 0.35 0.5" CONFIDENCES="0.6 0.8 0.9" QUERY_TAUS=0.5
 # <<< DEMO
 demo: all
 	@for f in $(foreach m,$(DEMO_SLM) $(DEMO_LLM),$(addprefix examples/$(m)/,config.json model.safetensors tokenizer.json)); do \
