@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
 
@@ -28,7 +29,7 @@ static const char usage_text[] =
     "      --llm-model PATH  large model (with --slm-model)\n"
     "      --csv             comma-separated values\n"
     "      --json            one JSON object per line\n"
-    "      --plot FILE.png   plot accuracy against LLM-token ratio with gnuplot\n"
+    "      --plot FILE.svg   plot accuracy against LLM-token ratio (FILE.png: with gnuplot)\n"
     "      --baseline LABEL  speed-up of each row: LABEL's wall time over the row's\n"
     "  -o FILE               write to FILE (atomically) instead of stdout\n"
     "  -q, --quiet           no progress\n"
@@ -302,14 +303,23 @@ static void print_rows(FILE *out, const score_row *rows, int n, int mode)
     }
 }
 
-static void plot(const char *png, const score_row *rows, int n)
+/* Rows without both values are left out of a plot, each with a warning; 0 when none is left. */
+static int plot_points(const score_row *rows, int n)
 {
     int points = 0;
-    for (int i = 0; i < n; i++) points += !isnan(rows[i].accuracy) && !isnan(rows[i].llm_ratio);
-    if (!points) {
-        warnx_("--plot: no row has both accuracy and LLM-token ratio; no plot written");
-        return;
+    for (int i = 0; i < n; i++) {
+        if (isnan(rows[i].accuracy) || isnan(rows[i].llm_ratio))
+            warnx_("--plot: %s: no %s; left out of the plot", rows[i].label,
+                   isnan(rows[i].accuracy) ? "accuracy (nothing graded)" : "LLM-token ratio");
+        else
+            points++;
     }
+    if (!points) warnx_("--plot: no row has both accuracy and LLM-token ratio; no plot written");
+    return points;
+}
+
+static void plot_png(const char *png, const score_row *rows, int n)
+{
     if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
         warnx_("--plot: gnuplot is not installed; no plot written");
         return;
@@ -342,6 +352,200 @@ static void plot(const char *png, const score_row *rows, int n)
     }
     int st = pclose(g);
     if (st != 0) warnx_("--plot: gnuplot failed (status %d); %s may be missing", st, png);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+               : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    if (!len || len > n) return 0;
+    /* The second byte's range rules out overlong forms, surrogates and code points past U+10FFFF. */
+    unsigned char lo = s[0] == 0xE0 ? 0xA0 : s[0] == 0xF0 ? 0x90 : 0x80;
+    unsigned char hi = s[0] == 0xED ? 0x9F : s[0] == 0xF4 ? 0x8F : 0xBF;
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    return len;
+}
+
+/* The first n bytes of s as XML text: markup characters escaped, control characters and bytes
+ * that are not UTF-8 (which XML does not allow) written as '?'. */
+static void put_xml(FILE *out, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n; i++) {
+        switch (u[i]) {
+        case '&': fputs("&amp;", out); break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '"': fputs("&quot;", out); break;
+        case '\'': fputs("&apos;", out); break;
+        default:
+            if (u[i] < 0x20) {
+                putc('?', out);
+            } else if (u[i] < 0x80) {
+                putc(u[i], out);
+            } else {
+                size_t len = utf8_len(u + i, n - i);
+                if (!len) putc('?', out);
+                else fwrite(u + i, 1, len, out), i += len - 1;
+            }
+        }
+    }
+}
+
+/* A label's series is the text before its last space-separated token holding '=' ("CITER round
+ * 2 tau=0.3" -> "CITER round 2", parameter "tau=0.3"); a label without one is its own series.
+ * Returns the series' length; *param is the parameter, NULL when there is none. */
+static size_t split_label(const char *label, const char **param)
+{
+    size_t n = strlen(label), cut = n, i = 0;
+    while (i < n) {
+        while (i < n && label[i] == ' ') i++;
+        size_t start = i;
+        while (i < n && label[i] != ' ') i++;
+        if (i > start && memchr(label + start, '=', i - start)) cut = start;
+    }
+    size_t len = cut;
+    while (len > 0 && label[len - 1] == ' ') len--;
+    if (cut == n || len == 0) {
+        *param = NULL;
+        return n;
+    }
+    *param = label + cut;
+    return len;
+}
+
+/* SVG geometry, in pixels with y downwards: the plot area spans x SVG_X0..SVG_X0+SVG_W for
+ * LLM-token ratio 0..1 and y SVG_Y0+SVG_H..SVG_Y0 for accuracy lo..hi, where lo and hi are the
+ * lowest and highest accuracy widened by at least 0.05 and rounded out to tenths, within 0..1.
+ * A point's centre: cx = 70 + 500 ratio, cy = 410 - 380 (accuracy - lo) / (hi - lo). */
+enum { SVG_X0 = 70, SVG_Y0 = 30, SVG_W = 500, SVG_H = 380, SVG_LEGEND_X = SVG_X0 + SVG_W + 30 };
+
+static const char *const series_colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                             "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+#define N_COLOURS (int)(sizeof series_colours / sizeof *series_colours)
+
+static double svg_x(double ratio) { return SVG_X0 + SVG_W * fmin(fmax(ratio, 0), 1); }
+
+/* The plot as a standalone SVG 1.1 document: one circle per point (its full label as a tooltip,
+ * its parameter beside it), each series in its own colour joined by a line in order of ratio,
+ * a legend of the series. */
+static void plot_svg(FILE *out, const score_row *rows, int n)
+{
+    int *series = xcalloc((size_t)n, sizeof *series); /* series index of each row, -1: left out */
+    int *first = xcalloc((size_t)n, sizeof *first);   /* row that names each series */
+    int *order = xcalloc((size_t)n, sizeof *order);
+    int n_series = 0;
+    size_t longest = 0;
+    double acc_min = 1, acc_max = 0;
+    for (int i = 0; i < n; i++) {
+        series[i] = -1;
+        if (isnan(rows[i].accuracy) || isnan(rows[i].llm_ratio)) continue;
+        acc_min = fmin(acc_min, rows[i].accuracy);
+        acc_max = fmax(acc_max, rows[i].accuracy);
+        const char *param;
+        size_t len = split_label(rows[i].label, &param);
+        for (int s = 0; s < n_series && series[i] < 0; s++) {
+            const char *other;
+            if (split_label(rows[first[s]].label, &other) == len && memcmp(rows[first[s]].label, rows[i].label, len) == 0)
+                series[i] = s;
+        }
+        if (series[i] < 0) {
+            first[n_series] = i;
+            series[i] = n_series++;
+            if (len > longest) longest = len;
+        }
+    }
+    /* The accuracy axis in tenths; the small epsilon keeps 0.75 - 0.05 from rounding to 0.6. */
+    int lo = (int)floor(10 * acc_min - 0.5 + 1e-9), hi = (int)ceil(10 * acc_max + 0.5 - 1e-9);
+    if (lo < 0) lo = 0;
+    if (hi > 10) hi = 10;
+    int width = SVG_LEGEND_X + 26 + 7 * (int)longest + 10, height = SVG_Y0 + 20 * n_series + 20;
+    if (width < 760) width = 760;
+    if (height < 470) height = 470;
+#define SVG_Y(acc) (SVG_Y0 + SVG_H - SVG_H * ((acc) - lo / 10.0) / ((hi - lo) / 10.0))
+
+    fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                 "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" height=\"%d\" "
+                 "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n"
+                 "<title>accuracy against LLM-token ratio</title>\n"
+                 "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"white\"/>\n",
+            width, height, width, height, width, height);
+    /* Grid, ticks and their values, then the frame and the axis names. */
+    for (int t = 0; t <= 10; t++) {
+        double x = svg_x(t / 10.0);
+        fprintf(out, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e0e0e0\"/>\n", x, SVG_Y0, x, SVG_Y0 + SVG_H);
+        fprintf(out, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"black\"/>\n", x, SVG_Y0 + SVG_H, x, SVG_Y0 + SVG_H + 5);
+        fprintf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.1f</text>\n", x, SVG_Y0 + SVG_H + 18, t / 10.0);
+    }
+    for (int t = lo; t <= hi; t++) {
+        double y = SVG_Y(t / 10.0);
+        fprintf(out, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", SVG_X0, y, SVG_X0 + SVG_W, y);
+        fprintf(out, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"black\"/>\n", SVG_X0 - 5, y, SVG_X0, y);
+        fprintf(out, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.1f</text>\n", SVG_X0 - 8, y + 4, t / 10.0);
+    }
+    fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n"
+                 "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">LLM-token ratio</text>\n"
+                 "<text x=\"20\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 20 %d)\">accuracy</text>\n",
+            SVG_X0, SVG_Y0, SVG_W, SVG_H, SVG_X0 + SVG_W / 2, SVG_Y0 + SVG_H + 40, SVG_Y0 + SVG_H / 2, SVG_Y0 + SVG_H / 2);
+
+    for (int s = 0; s < n_series; s++) {
+        const char *colour = series_colours[s % N_COLOURS];
+        /* The series' rows by ratio (insertion sort: few points; equal ratios keep row order). */
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            if (series[i] != s) continue;
+            int j = m++;
+            for (; j > 0 && rows[order[j - 1]].llm_ratio > rows[i].llm_ratio; j--) order[j] = order[j - 1];
+            order[j] = i;
+        }
+        if (m > 1) {
+            fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", colour);
+            for (int j = 0; j < m; j++)
+                fprintf(out, "%s%.1f,%.1f", j ? " " : "", svg_x(rows[order[j]].llm_ratio), SVG_Y(rows[order[j]].accuracy));
+            fputs("\"/>\n", out);
+        }
+        for (int j = 0; j < m; j++) {
+            const score_row *r = &rows[order[j]];
+            double x = svg_x(r->llm_ratio), y = SVG_Y(r->accuracy);
+            fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"><title>", x, y, colour);
+            put_xml(out, r->label, strlen(r->label));
+            fputs("</title></circle>\n", out);
+            /* The point's parameter (its series is in the legend) beside it, to the left near
+             * the right edge so that it stays inside the plot area. */
+            const char *param;
+            split_label(r->label, &param);
+            const char *text = param ? param : r->label;
+            int left = r->llm_ratio > 0.75;
+            fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"11\" fill=\"%s\">", left ? x - 6 : x + 6,
+                    y - 6, left ? "end" : "start", colour);
+            put_xml(out, text, strlen(text));
+            fputs("</text>\n", out);
+        }
+    }
+    for (int s = 0; s < n_series; s++) {
+        const char *label = rows[first[s]].label, *param;
+        size_t len = split_label(label, &param);
+        int y = SVG_Y0 + 10 + 20 * s;
+        fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>\n"
+                     "<text x=\"%d\" y=\"%d\">",
+                SVG_LEGEND_X, y, SVG_LEGEND_X + 20, y, series_colours[s % N_COLOURS], SVG_LEGEND_X + 26, y + 4);
+        put_xml(out, label, len);
+        fputs("</text>\n", out);
+    }
+    fputs("</svg>\n", out);
+#undef SVG_Y
+    free(series);
+    free(first);
+    free(order);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcasecmp(s + n - k, suffix) == 0;
 }
 
 int main(int argc, char **argv)
@@ -404,6 +608,13 @@ int main(int argc, char **argv)
         if (strcmp(labels[i] ? labels[i] : files[i], baseline) == 0) base_row = i;
     if (baseline && base_row < 0) usage_error("--baseline %s: no FILE has that label", baseline);
 
+    /* An SVG plot is written here; opened first, so that an unwritable path fails before the work. */
+    static citer_out *plot_out;
+    if (plot_path && ends_with(plot_path, ".svg")) {
+        plot_out = citer_out_open(plot_path);
+        if (!plot_out) die("%s: %s", plot_path, citer_error());
+    }
+
     citer_tokenizer *t = citer_tokenizer_load(tok_path);
     if (!t) die("%s: %s", tok_path, citer_error());
     tok = t;
@@ -444,7 +655,14 @@ int main(int argc, char **argv)
     print_rows(out->f, rows, n_files, mode);
     cli_check_write(out->f, out_path ? out_path : "stdout");
     if (citer_out_commit(out) != 0) die("%s: %s", out_path ? out_path : "stdout", citer_error());
-    if (plot_path) plot(plot_path, rows, n_files);
+    if (plot_out && plot_points(rows, n_files)) {
+        plot_svg(plot_out->f, rows, n_files);
+        if (citer_out_commit(plot_out) != 0) die("%s: %s", plot_path, citer_error());
+    } else if (plot_out) {
+        citer_out_abort(plot_out);
+    } else if (plot_path && plot_points(rows, n_files)) {
+        plot_png(plot_path, rows, n_files);
+    }
 
     free(rows);
     free(files);
