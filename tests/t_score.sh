@@ -121,7 +121,56 @@ citer-score -t "$TOK" --csv -o "$T/o.csv" "$T/routed.cs"
 check "-o FILE" cmp -s "$T/stdout.csv" "$T/o.csv"
 check "-o leaves no temp file" [ "$(ls "$T" | grep -c 'o\.csv')" -eq 1 ]
 
-# --plot never fails the run
+# --plot FILE.svg: written by citer-score itself. Rows, as (LLM-token ratio, accuracy):
+#   CITER round 2 tau=0.3  routed.cs      (0.2, 0.75)
+#   CITER round 2 tau=0.5  plainstats.cs  (0, 1)
+#   random p=0.2           nostats.cs     (0.2, 0.75)
+#   a<b & c k=1            routed.cs      (0.2, 0.75)
+#   k=2                    routed.cs      (0.2, 0.75)  (no text before the '=' token: own series)
+#   no answers             noanswers.cs   no accuracy: left out with a warning
+# Accuracy axis: 0.75 - 0.05 and 1 + 0.05 rounded out to tenths, within 0..1: 0.7..1. Geometry
+# (citer-score(1)): cx = 70 + 500 ratio, cy = 410 - 380 (accuracy - 0.7) / 0.3, so
+# (0.2, 0.75) -> (170.0, 346.7) and (0, 1) -> (70.0, 30.0).
+svg_rows() {
+    citer-score -t "$TOK" "$@" -l 'CITER round 2 tau=0.3' "$T/routed.cs" -l 'CITER round 2 tau=0.5' "$T/plainstats.cs" \
+        -l 'random p=0.2' "$T/nostats.cs" -l 'a<b & c k=1' "$T/routed.cs" -l 'k=2' "$T/routed.cs" \
+        -l 'no answers' "$T/noanswers.cs"
+}
+svg_rows --csv --plot "$T/plot.svg" >"$T/svg.out" 2>"$T/svg.err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ -s "$T/plot.svg" ]; then pass "--plot FILE.svg: written"; else
+    fail "--plot FILE.svg: written" "exit $rc: $(cat "$T/svg.err")"; fi
+check "--plot svg: well-formed XML" python3 -c 'import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])' "$T/plot.svg"
+check "--plot svg: an svg document with axis names" sh -c "grep -q '<svg xmlns=\"http://www.w3.org/2000/svg\"' '$T/plot.svg' &&
+    grep -q '>LLM-token ratio</text>' '$T/plot.svg' && grep -q '>accuracy</text>' '$T/plot.svg'"
+check "--plot svg: no script, nothing external" sh -c "! grep -Eqi 'script|href|@import|url\\(' '$T/plot.svg'"
+check "--plot svg: one marker per row with both values" [ "$(grep -c '<circle' "$T/plot.svg")" -eq 5 ]
+got=$(sed -n 's/^<text x="626" y="[0-9]*">\(.*\)<\/text>$/\1/p' "$T/plot.svg" | tr '\n' '|')
+want='CITER round 2|random|a&lt;b &amp; c|k=2|'
+if [ "$got" = "$want" ]; then pass "--plot svg: legend of the series"; else fail "--plot svg: legend" "$got"; fi
+check "--plot svg: labels escaped" sh -c "grep -q '<title>a&lt;b &amp; c k=1</title>' '$T/plot.svg' && ! grep -q 'a<b' '$T/plot.svg'"
+check "--plot svg: (0.2, 0.75) at (170.0, 346.7)" grep -q '<circle cx="170.0" cy="346.7" r="4" [^>]*><title>random p=0.2</title>' "$T/plot.svg"
+check "--plot svg: (0, 1) at (70.0, 30.0)" grep -q '<circle cx="70.0" cy="30.0" r="4" [^>]*><title>CITER round 2 tau=0.5</title>' "$T/plot.svg"
+check "--plot svg: a series joined in order of ratio" grep -q 'points="70.0,30.0 170.0,346.7"' "$T/plot.svg"
+check "--plot svg: a row's parameter beside its point" grep -q '>tau=0.3</text>' "$T/plot.svg"
+if [ "$(wc -l <"$T/svg.err")" -eq 1 ] && grep -q '^citer-score: --plot: no answers: no accuracy' "$T/svg.err"; then
+    pass "--plot svg: a row without accuracy left out, with a warning"
+else fail "--plot svg: a row without accuracy" "$(cat "$T/svg.err")"; fi
+check "--plot svg: the table still on stdout" [ "$(wc -l <"$T/svg.out")" -eq 7 ]
+check "--plot svg: no temp file left" [ "$(ls "$T" | grep -c 'plot\.svg')" -eq 1 ]
+svg_rows --csv >"$T/svg.want" 2>/dev/null
+svg_rows --csv -o "$T/svg.csv" --plot "$T/plot2.svg" >"$T/svg.out" 2>/dev/null
+check "-o and --plot svg together" sh -c "cmp -s '$T/svg.want' '$T/svg.csv' && [ ! -s '$T/svg.out' ] && cmp -s '$T/plot.svg' '$T/plot2.svg'"
+citer-score -t "$TOK" --plot "$T/none.svg" "$T/noanswers.cs" >/dev/null 2>"$T/err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ ! -e "$T/none.svg" ] && grep -q "no plot written" "$T/err" && [ "$(ls "$T" | grep -c none)" -eq 0 ]; then
+    pass "--plot svg: nothing to plot: exit 0, no file, says so"
+else fail "--plot svg: nothing to plot" "exit $rc: $(cat "$T/err")"; fi
+expect_error "--plot svg: unwritable path" 1 "^citer-score: $T/nodir/p.svg: " \
+    citer-score -t "$TOK" -o "$T/unwritten.csv" --plot "$T/nodir/p.svg" "$T/routed.cs"
+check "--plot svg: unwritable path: no table written either" [ ! -e "$T/unwritten.csv" ]
+
+# --plot FILE.png (gnuplot) never fails the run
 citer-score -t "$TOK" --plot "$T/plot.png" "$T/routed.cs" >"$T/out" 2>"$T/err"
 rc=$?
 if command -v gnuplot >/dev/null 2>&1; then
