@@ -429,6 +429,11 @@ static const char *const series_colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#
 
 static double svg_x(double ratio) { return SVG_X0 + SVG_W * fmin(fmax(ratio, 0), 1); }
 
+static void svg_line(FILE *out, double x1, double y1, double x2, double y2, const char *stroke)
+{
+    fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", x1, y1, x2, y2, stroke);
+}
+
 /* The plot as a standalone SVG 1.1 document: one circle per point (its full label as a tooltip,
  * its parameter beside it), each series in its own colour joined by a line in order of ratio,
  * a legend of the series. */
@@ -448,8 +453,8 @@ static void plot_svg(FILE *out, const score_row *rows, int n)
         const char *param;
         size_t len = split_label(rows[i].label, &param);
         for (int s = 0; s < n_series && series[i] < 0; s++) {
-            const char *other;
-            if (split_label(rows[first[s]].label, &other) == len && memcmp(rows[first[s]].label, rows[i].label, len) == 0)
+            const char *named = rows[first[s]].label, *other;
+            if (split_label(named, &other) == len && memcmp(named, rows[i].label, len) == 0)
                 series[i] = s;
         }
         if (series[i] < 0) {
@@ -476,20 +481,22 @@ static void plot_svg(FILE *out, const score_row *rows, int n)
     /* Grid, ticks and their values, then the frame and the axis names. */
     for (int t = 0; t <= 10; t++) {
         double x = svg_x(t / 10.0);
-        fprintf(out, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e0e0e0\"/>\n", x, SVG_Y0, x, SVG_Y0 + SVG_H);
-        fprintf(out, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"black\"/>\n", x, SVG_Y0 + SVG_H, x, SVG_Y0 + SVG_H + 5);
-        fprintf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.1f</text>\n", x, SVG_Y0 + SVG_H + 18, t / 10.0);
+        svg_line(out, x, SVG_Y0, x, SVG_Y0 + SVG_H, "#e0e0e0");
+        svg_line(out, x, SVG_Y0 + SVG_H, x, SVG_Y0 + SVG_H + 5, "black");
+        fprintf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.1f</text>\n", x, SVG_Y0 + SVG_H + 18,
+                t / 10.0);
     }
     for (int t = lo; t <= hi; t++) {
         double y = SVG_Y(t / 10.0);
-        fprintf(out, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", SVG_X0, y, SVG_X0 + SVG_W, y);
-        fprintf(out, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"black\"/>\n", SVG_X0 - 5, y, SVG_X0, y);
+        svg_line(out, SVG_X0, y, SVG_X0 + SVG_W, y, "#e0e0e0");
+        svg_line(out, SVG_X0 - 5, y, SVG_X0, y, "black");
         fprintf(out, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.1f</text>\n", SVG_X0 - 8, y + 4, t / 10.0);
     }
     fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n"
                  "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">LLM-token ratio</text>\n"
                  "<text x=\"20\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 20 %d)\">accuracy</text>\n",
-            SVG_X0, SVG_Y0, SVG_W, SVG_H, SVG_X0 + SVG_W / 2, SVG_Y0 + SVG_H + 40, SVG_Y0 + SVG_H / 2, SVG_Y0 + SVG_H / 2);
+            SVG_X0, SVG_Y0, SVG_W, SVG_H, SVG_X0 + SVG_W / 2, SVG_Y0 + SVG_H + 40, SVG_Y0 + SVG_H / 2,
+            SVG_Y0 + SVG_H / 2);
 
     for (int s = 0; s < n_series; s++) {
         const char *colour = series_colours[s % N_COLOURS];
@@ -503,8 +510,10 @@ static void plot_svg(FILE *out, const score_row *rows, int n)
         }
         if (m > 1) {
             fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", colour);
-            for (int j = 0; j < m; j++)
-                fprintf(out, "%s%.1f,%.1f", j ? " " : "", svg_x(rows[order[j]].llm_ratio), SVG_Y(rows[order[j]].accuracy));
+            for (int j = 0; j < m; j++) {
+                const score_row *r = &rows[order[j]];
+                fprintf(out, "%s%.1f,%.1f", j ? " " : "", svg_x(r->llm_ratio), SVG_Y(r->accuracy));
+            }
             fputs("\"/>\n", out);
         }
         for (int j = 0; j < m; j++) {
@@ -519,8 +528,8 @@ static void plot_svg(FILE *out, const score_row *rows, int n)
             split_label(r->label, &param);
             const char *text = param ? param : r->label;
             int left = r->llm_ratio > 0.75;
-            fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"11\" fill=\"%s\">", left ? x - 6 : x + 6,
-                    y - 6, left ? "end" : "start", colour);
+            fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"11\" fill=\"%s\">",
+                    left ? x - 6 : x + 6, y - 6, left ? "end" : "start", colour);
             put_xml(out, text, strlen(text));
             fputs("</text>\n", out);
         }
