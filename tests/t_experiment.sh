@@ -25,7 +25,7 @@ xmake() {
 }
 RUNS="slm llm random-0.2 random-0.5 confidence-0.5 confidence-0.9 query-0.5 citer-r1-0.5 citer-r2-0.3 citer-r2-0.7"
 TARGETS="train.jsonl test.jsonl train.cs test.cs slm-scores.cs llm-scores.cs labels-r1.cs router-r1.st
-labels-r2.cs router-r2.st table.txt table.csv summary.txt $(for r in $RUNS; do echo "runs/$r.cs"; done)"
+labels-r2.cs router-r2.st table.txt table.csv plot.svg summary.txt $(for r in $RUNS; do echo "runs/$r.cs"; done)"
 if command -v gnuplot >/dev/null 2>&1; then TARGETS="$TARGETS plot.png"; fi
 
 # ---- the whole graph, in parallel ----
@@ -49,6 +49,8 @@ check "summary: LLM only row" grep -Eq '^LLM only +[01]\.[0-9]{4} +1\.0000 +[1-9
 n=$(grep -c '' "$O/table.csv")
 check "table.csv: a header and 10 rows" [ "$n" -eq 11 ]
 check "table.txt: the CITER rows" grep -q '^CITER round 2 tau=0.3 ' "$O/table.txt"
+check "plot.svg: well-formed, a circle per run" sh -c "python3 -c 'import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])' '$O/plot.svg' &&
+    [ \$(grep -c '<circle' '$O/plot.svg') -eq 10 ] && grep -q '>CITER round 2</text>' '$O/plot.svg'"
 
 # ---- a second make does nothing ----
 xmake -j2 >"$T/log2" 2>&1
@@ -65,7 +67,7 @@ rm "$O/llm-scores.cs"
 xmake -j2 >"$T/log3" 2>&1 || fail "make after removing llm-scores.cs" "$(tail -n 3 "$T/log3")"
 got=$(cd "$O" && find . -type f -newer "$T/marker" ! -name 'args.*' | sed 's|^\./||' | sort | tr '\n' ' ')
 want=$(for f in llm-scores.cs labels-r1.cs router-r1.st labels-r2.cs router-r2.st runs/query-0.5.cs \
-    runs/citer-r1-0.5.cs runs/citer-r2-0.3.cs runs/citer-r2-0.7.cs table.txt table.csv summary.txt; do
+    runs/citer-r1-0.5.cs runs/citer-r2-0.3.cs runs/citer-r2-0.7.cs table.txt table.csv plot.svg summary.txt; do
     echo "$f"; done; [ -e "$O/plot.png" ] && echo plot.png)
 want=$(echo "$want" | sort | tr '\n' ' ')
 if [ "$got" = "$want" ]; then pass "removed llm-scores.cs: only its dependents redone"; else
@@ -74,7 +76,7 @@ touch "$T/marker"
 rm "$O/runs/random-0.5.cs"
 xmake >/dev/null 2>&1
 got=$(cd "$O" && find . -type f -newer "$T/marker" | sed 's|^\./||' | sort | tr '\n' ' ')
-want="runs/random-0.5.cs summary.txt table.csv table.txt $([ -e "$O/plot.png" ] && echo 'plot.png ')"
+want="plot.svg runs/random-0.5.cs summary.txt table.csv table.txt $([ -e "$O/plot.png" ] && echo 'plot.png ')"
 want=$(echo $want | tr ' ' '\n' | sort | tr '\n' ' ')
 if [ "$got" = "$want" ]; then pass "removed one run: only it and the tables redone"; else
     fail "removed one run" "redone: $got"; fi
