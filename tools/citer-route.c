@@ -286,7 +286,7 @@ static void write_prompt(run *r, uint64_t seq, const citer_route_result *res)
     write_or_die(r, &t);
 }
 
-/* A prompt record: 1 (and *is_prompt) when rec is one, after checking its type. */
+/* 1 when rec is a prompt (a type other than i32 [n] ends the run), 0 when it is not one. */
 static int is_prompt_record(run *r, citer_record *rec)
 {
     if (rec->kind != CITER_TOKENS) return 0;
@@ -664,7 +664,8 @@ static void merge_jobs(run *r)
         expect_role(k, &rec[0], CITER_TOKENS, "generated");
         expect_role(k, &rec[1], CITER_TENSOR, "route");
         expect_role(k, &rec[2], CITER_TENSOR, "route_scores");
-        if (rec[0].seq != it->rec.seq || rec[1].ndim != 2 || rec[1].dim[0] != rec[0].dim[0] || rec[1].dim[1] != 3) {
+        if (rec[0].seq != it->rec.seq || rec[1].dtype != CITER_I32 || rec[1].ndim != 2 ||
+            rec[1].dim[0] != rec[0].dim[0] || rec[1].dim[1] != 3) {
             for (int j = 0; j < 3; j++) citer_record_free(&rec[j]);
             job_broken(k, "sent records that are not the next prompt's");
         }
@@ -694,7 +695,8 @@ static void merge_jobs(run *r)
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
         jobs[k].pid = 0;
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            if (WIFSIGNALED(st)) fatal("job %d of %d (pid %ld) was killed by signal %d", k + 1, n_jobs, (long)pid, WTERMSIG(st));
+            if (WIFSIGNALED(st))
+                fatal("job %d of %d (pid %ld) was killed by signal %d", k + 1, n_jobs, (long)pid, WTERMSIG(st));
             fatal("job %d of %d (pid %ld) exited with status %d", k + 1, n_jobs, (long)pid, WEXITSTATUS(st));
         }
     }
