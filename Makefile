@@ -78,8 +78,9 @@ install: all
 DEMO_SLM  ?= models/slm
 DEMO_LLM  ?= models/llm
 DEMO_ARGS ?= OUT=out/demo FORMAT=math STEPS=2 GEN_FLAGS=--easy TEMPLATE=templates/math-short.tpl \
-    TRAIN_N=500 TEST_N=300 MAX_TOKENS=96 TAUS="0.3 0.5 0.7" R1_TAUS=0.5 \
-    RANDOM_PS="0.2 0.35 0.5" CONFIDENCES="0.6 0.8 0.9" QUERY_TAUS=0.5
+    TRAIN_N=4000 TEST_N=300 MAX_TOKENS=96 THREADS=1 ROUTE_FLAGS="-j 2" \
+    TAUS="0.9 0.95 0.98" R1_TAUS=0.95 RANDOM_PS="0.1 0.25 0.5" CONFIDENCES="0.8 0.9 0.95" \
+    QUERY_TAUS="0.5 0.99"
 # <<< DEMO
 demo: all
 	@for f in $(foreach m,$(DEMO_SLM) $(DEMO_LLM),$(addprefix examples/$(m)/,config.json model.safetensors tokenizer.json)); do \
