@@ -131,6 +131,11 @@ static _Atomic(const citer_kernel_set *) active;
 
 static const citer_kernel_set *best_set(void)
 {
+    /* CITER_KERNELS=scalar|avx2|avx512 in the environment: to check results on the paths
+     * other CPUs take (ignored when this CPU lacks the set) */
+    const char *e = getenv("CITER_KERNELS");
+    if (e && !strcmp(e, "scalar")) return &citer_kernels_scalar;
+    if (e && !strcmp(e, "avx2") && citer_kernels_avx2.name && citer_cpu_has_avx2()) return &citer_kernels_avx2;
     if (citer_kernels_avx512.name && citer_cpu_has_avx512()) return &citer_kernels_avx512;
     if (citer_kernels_avx2.name && citer_cpu_has_avx2()) return &citer_kernels_avx2;
     return &citer_kernels_scalar;

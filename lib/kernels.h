@@ -72,7 +72,8 @@ int citer_set_int8_activations(int on);
 /* Instruction set of the matvec kernels: "scalar", "avx2" (AVX2+FMA+F16C) or "avx512"
  * (AVX-512 F/BW/VL), the best the CPU has unless forced. citer_kernels_force(name) selects one
  * (NULL or "auto": back to the best); -1 with citer_error() if the CPU lacks it. A test hook:
- * call it while no kernel runs. */
+ * call it while no kernel runs. CITER_KERNELS=scalar|avx2 in the environment makes that set
+ * the best, to see what CPUs without AVX-512 compute. */
 int citer_kernels_force(const char *name);
 const char *citer_kernels_name(void);
 
