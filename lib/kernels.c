@@ -5,7 +5,14 @@
  * kernel set chosen at run time (scalar here, AVX2/AVX-512 in kernels_x86.c). Each row is
  * computed by exactly one thread in a fixed order, so results do not depend on the thread count.
  *
- * matmul dequantizes tiles of TILE rows to f32 and multiplies them with OpenBLAS sgemm. The
+ * matmul of a few tokens (2 <= T <= the small-batch limit, an append of the tokens a model has
+ * not seen yet) streams the weights once: each group of 4 rows is dequantized to f32 into a
+ * buffer that stays in cache and multiplied with all T activation vectors in registers (4 rows
+ * x 4 tokens per tile). Decode-sized work is bound by reading the weights, so T tokens cost
+ * about one matvec plus T times the arithmetic, not T matvecs. Every output is one accumulation
+ * in a fixed order, so a token's result depends neither on the thread count nor on T.
+ *
+ * Larger matmuls dequantize tiles of TILE rows to f32 and multiply them with OpenBLAS sgemm. The
  * tiles are distributed over our own thread pool and OpenBLAS is kept at one thread, so the two
  * never compete for cores; tile boundaries are fixed multiples of TILE, so results do not depend
  * on the thread count either. */
@@ -113,6 +120,13 @@ static float sdot8_q4_0(const void *row, const citer_xq8 *x, int64_t n)
     return t;
 }
 
+/* small-batch tile: one sdot_f32 per output (the same whatever T) */
+static void stile4(const float *const w[4], const float *X, int64_t T, int64_t cols, float *out)
+{
+    for (int64_t t = 0; t < T; t++)
+        for (int r = 0; r < 4; r++) out[4 * t + r] = sdot_f32(w[r], X + t * cols, cols);
+}
+
 const citer_kernel_set citer_kernels_scalar = {
     .name = "scalar",
     .f32 = sdot_row_f32,
@@ -123,6 +137,7 @@ const citer_kernel_set citer_kernels_scalar = {
     .dot_f32 = sdot_f32,
     .q8_0_i8 = sdot8_q8_0,
     .q4_0_i8 = sdot8_q4_0,
+    .tile4 = stile4,
 };
 
 /* ---- dispatch ---- */
@@ -372,8 +387,29 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y) { citer_matve
 
 /* Rows of W dequantized per sgemm call: 128 x 4864 f32 is 2.4 MB, about an L2. */
 #define TILE 128
-/* Below this many tokens, T fused matvecs beat dequantizing the whole matrix. */
-#define MATMUL_MIN_T 4
+/* Up to this many tokens the small-batch path, beyond it sgemm (bench/bench_kernels measures the
+ * crossover; CITER_MATMUL_SMALL_T overrides it, for benchmarks). */
+#define SMALL_T_DEFAULT 32
+
+int citer_matmul_small_limit(void)
+{
+    static atomic_int lim = -1;
+    int v = atomic_load_explicit(&lim, memory_order_relaxed);
+    if (v < 0) {
+        const char *e = getenv("CITER_MATMUL_SMALL_T");
+        v = e && *e ? atoi(e) : SMALL_T_DEFAULT;
+        if (v < 1) v = 1;
+        atomic_store(&lim, v);
+    }
+    return v;
+}
+
+/* A row of W as f32: the kernel set's dequantizer where it has one, else the reference. */
+static void deq_row(const citer_kernel_set *ks, const citer_matrix *w, const uint8_t *row, float *dst)
+{
+    if (ks->deq_row && ks->deq_row(w->type, row, dst, w->cols)) return;
+    citer_dequantize_row(w->type, row, dst, w->cols);
+}
 
 typedef struct {
     const citer_matrix *w;
@@ -382,6 +418,41 @@ typedef struct {
     int64_t T;
     const citer_kernel_set *ks;
 } matmul_job;
+
+/* Groups of 4 rows [begin, end): dequantize the group once, then all T tokens. */
+static void matmul_small(void *arg, int64_t begin, int64_t end)
+{
+    const matmul_job *j = arg;
+    const citer_matrix *w = j->w;
+    int64_t cols = w->cols, T = j->T;
+    float *buf = xmalloc(sizeof(float) * (size_t)(4 * cols + 4 * T));
+    float *out = buf + 4 * cols;
+    void (*tile4)(const float *const *, const float *, int64_t, int64_t, float *) =
+        j->ks->tile4 ? j->ks->tile4 : citer_kernels_scalar.tile4;
+    for (int64_t g = begin; g < end; g++) {
+        int64_t r0 = 4 * g, nr = w->rows - r0 < 4 ? w->rows - r0 : 4;
+        const float *wr[4];
+        for (int64_t i = 0; i < 4; i++) {
+            float *dst = buf + i * cols;
+            if (i >= nr) { /* past the last row: zeros, results dropped */
+                memset(dst, 0, sizeof(float) * (size_t)cols);
+                wr[i] = dst;
+                continue;
+            }
+            const uint8_t *row = (const uint8_t *)w->data + (size_t)(r0 + i) * w->row_bytes;
+            if (w->type == GGML_F32) {
+                wr[i] = (const float *)row;
+            } else {
+                deq_row(j->ks, w, row, dst);
+                wr[i] = dst;
+            }
+        }
+        tile4(wr, j->X, T, cols, out);
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t i = 0; i < nr; i++) j->Y[t * w->rows + r0 + i] = out[4 * t + i];
+    }
+    free(buf);
+}
 
 static void matmul_tiles(void *arg, int64_t begin, int64_t end)
 {
@@ -396,13 +467,7 @@ static void matmul_tiles(void *arg, int64_t begin, int64_t end)
         if (w->type == GGML_F32) {
             A = (const float *)src;
         } else {
-            for (int64_t r = 0; r < nr; r++) {
-                const uint8_t *row = src + (size_t)r * w->row_bytes;
-                float *dst = buf + r * w->cols;
-                if (w->type == GGML_F16 && j->ks->f16_row) j->ks->f16_row(row, dst, w->cols);
-                else if (w->type == GGML_BF16 && j->ks->bf16_row) j->ks->bf16_row(row, dst, w->cols);
-                else citer_dequantize_row(w->type, row, dst, w->cols);
-            }
+            for (int64_t r = 0; r < nr; r++) deq_row(j->ks, w, src + (size_t)r * w->row_bytes, buf + r * w->cols);
             A = buf;
         }
         /* Y[:, r0:r0+nr] (T x nr, leading dim rows) = X (T x cols) . A^T */
@@ -419,11 +484,47 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
         memset(Y, 0, sizeof(float) * (size_t)(w->rows * T));
         return;
     }
-    if (T < MATMUL_MIN_T) {
-        for (int64_t t = 0; t < T; t++) citer_matvec(w, X + t * w->cols, Y + t * w->rows);
+    if (T == 1) {
+        citer_matvec(w, X, Y);
+        return;
+    }
+    matmul_job j = {w, X, Y, T, kset()};
+    if (T <= citer_matmul_small_limit()) {
+        citer_parallel_for((w->rows + 3) / 4, matmul_small, &j);
         return;
     }
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-    matmul_job j = {w, X, Y, T, kset()};
     citer_parallel_for((w->rows + TILE - 1) / TILE, matmul_tiles, &j);
+}
+
+/* ---- softmax helpers ---- */
+
+static float smax_f32(const float *x, int64_t n)
+{
+    float m = -INFINITY;
+    int nan = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (x[i] != x[i]) nan = 1;
+        if (x[i] > m) m = x[i];
+    }
+    return nan ? NAN : m;
+}
+
+static double ssum_exp(const float *x, int64_t n, float shift)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += exp((double)x[i] - shift);
+    return s;
+}
+
+float citer_max_f32(const float *x, int64_t n)
+{
+    const citer_kernel_set *k = kset();
+    return (k->max_f32 ? k->max_f32 : smax_f32)(x, n);
+}
+
+double citer_sum_exp(const float *x, int64_t n, float shift)
+{
+    const citer_kernel_set *k = kset();
+    return (k->sum_exp ? k->sum_exp : ssum_exp)(x, n, shift);
 }
