@@ -391,17 +391,25 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y) { citer_matve
  * crossover; CITER_MATMUL_SMALL_T overrides it, for benchmarks). */
 #define SMALL_T_DEFAULT 32
 
+static atomic_int small_limit = -1; /* -1: not yet read from the environment */
+
 int citer_matmul_small_limit(void)
 {
-    static atomic_int lim = -1;
-    int v = atomic_load_explicit(&lim, memory_order_relaxed);
+    int v = atomic_load_explicit(&small_limit, memory_order_relaxed);
     if (v < 0) {
         const char *e = getenv("CITER_MATMUL_SMALL_T");
         v = e && *e ? atoi(e) : SMALL_T_DEFAULT;
         if (v < 1) v = 1;
-        atomic_store(&lim, v);
+        atomic_store(&small_limit, v);
     }
     return v;
+}
+
+int citer_set_matmul_small_limit(int t)
+{
+    int old = citer_matmul_small_limit();
+    atomic_store(&small_limit, t < 1 ? SMALL_T_DEFAULT : t);
+    return old;
 }
 
 /* A row of W as f32: the kernel set's dequantizer where it has one, else the reference. */
@@ -446,6 +454,13 @@ static void matmul_small(void *arg, int64_t begin, int64_t end)
                 deq_row(j->ks, w, row, dst);
                 wr[i] = dst;
             }
+        }
+        /* the next group's weights are read while this one computes: without it the memory
+         * stream stops for every tile */
+        if (g + 1 < end) {
+            const char *next = (const char *)w->data + (size_t)(r0 + 4) * w->row_bytes;
+            size_t bytes = (size_t)(w->rows - r0 - 4 < 4 ? w->rows - r0 - 4 : 4) * w->row_bytes;
+            for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(next + o);
         }
         tile4(wr, j->X, T, cols, out);
         for (int64_t t = 0; t < T; t++)

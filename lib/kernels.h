@@ -41,9 +41,11 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y);
  * with results that do not depend on T; large T uses sgemm. Activations are always f32 for
  * T >= 2 (the int8 mode below is matvec's). */
 void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y);
-/* The largest T of matmul's small-batch path (CITER_MATMUL_SMALL_T overrides the default, for
- * benchmarks). */
+/* The largest T of matmul's small-batch path (CITER_MATMUL_SMALL_T in the environment overrides
+ * the default); the setter (t < 1: the default) returns the previous limit and is a hook for
+ * benchmarks and tests: call it while no kernel runs. */
 int citer_matmul_small_limit(void);
+int citer_set_matmul_small_limit(int t);
 /* y[k] = W[k] x for n <= 4 matrices with the same cols, in one pass over x and one dispatch to
  * the pool (q/k/v, gate/up): each row's result is the same as citer_matvec's. */
 void citer_matvec_multi(const citer_matrix *const *w, int n, const float *x, float *const *y);
