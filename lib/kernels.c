@@ -387,9 +387,11 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y) { citer_matve
 
 /* Rows of W dequantized per sgemm call: 128 x 4864 f32 is 2.4 MB, about an L2. */
 #define TILE 128
-/* Up to this many tokens the small-batch path, beyond it sgemm (bench/bench_kernels measures the
- * crossover; CITER_MATMUL_SMALL_T overrides it, for benchmarks). */
-#define SMALL_T_DEFAULT 32
+/* Up to this many tokens the small-batch path, beyond it sgemm. bench/bench_smallbatch on the
+ * Qwen2.5-1.5B shapes in Q8_0 (2 cores, AVX-512): the small path is 10-60% faster up to T = 64
+ * and still ahead at 128, but it reads all T activation vectors again for every 4 rows, which
+ * leaves the caches for long prompts; sgemm blocks them. CITER_MATMUL_SMALL_T overrides it. */
+#define SMALL_T_DEFAULT 64
 
 static atomic_int small_limit = -1; /* -1: not yet read from the environment */
 

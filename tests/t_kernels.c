@@ -614,12 +614,18 @@ static void matmul_T_case(const char *set)
 }
 static void test_matmul_every_T(void)
 {
-    printf("  small-batch path up to T = %d\n", citer_matmul_small_limit());
-    for (size_t s = 0; s < sizeof kernel_sets / sizeof kernel_sets[0]; s++) {
-        if (citer_kernels_force(kernel_sets[s]) != 0) continue;
-        matmul_T_case(kernel_sets[s]);
+    /* the default limit, then a low one so that sgemm covers most of 1..40 too */
+    int limits[] = {citer_matmul_small_limit(), 8};
+    for (int li = 0; li < 2; li++) {
+        int old = citer_set_matmul_small_limit(limits[li]);
+        printf("  small-batch path up to T = %d\n", citer_matmul_small_limit());
+        for (size_t s = 0; s < sizeof kernel_sets / sizeof kernel_sets[0]; s++) {
+            if (citer_kernels_force(kernel_sets[s]) != 0) continue;
+            matmul_T_case(kernel_sets[s]);
+        }
+        citer_kernels_force(NULL);
+        citer_set_matmul_small_limit(old);
     }
-    citer_kernels_force(NULL);
 }
 
 /* The kernel sets' row dequantizers give the reference's bits (they do the same f32 products). */
