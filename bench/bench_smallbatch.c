@@ -4,7 +4,8 @@
  *
  * Shapes of Qwen2.5-1.5B (hidden 1536, FFN 8960, 256 KV rows) in Q8_0 (and other types with
  * an argument: f16 q4_0 q4_K q6_K ...), each copied over ~256 MB so that every call streams its
- * weights from memory, as a forward pass over all layers does. CITER_BENCH_QUICK=1: fewer T. */
+ * weights from memory, as a forward pass over all layers does. CITER_BENCH_QUICK=1: fewer T.
+ * T = 2 and 3 are matvecs on both paths (kernels.c SMALL_MIN_T). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,12 +5,13 @@
  * kernel set chosen at run time (scalar here, AVX2/AVX-512 in kernels_x86.c). Each row is
  * computed by exactly one thread in a fixed order, so results do not depend on the thread count.
  *
- * matmul of a few tokens (2 <= T <= the small-batch limit, an append of the tokens a model has
+ * matmul of a few tokens (4 <= T <= the small-batch limit, an append of the tokens a model has
  * not seen yet) streams the weights once: each group of 4 rows is dequantized to f32 into a
  * buffer that stays in cache and multiplied with all T activation vectors in registers (4 rows
- * x 4 tokens per tile). Decode-sized work is bound by reading the weights, so T tokens cost
- * about one matvec plus T times the arithmetic, not T matvecs. Every output is one accumulation
- * in a fixed order, so a token's result depends neither on the thread count nor on T.
+ * x 4 tokens per tile): T tokens cost one pass over the weights and their conversion to f32
+ * plus T times the FMAs, not T matvecs (each of which converts the weights again). Every output
+ * is one accumulation in a fixed order, so a token's result depends neither on the thread count
+ * nor on T. Fewer tokens are T matvecs.
  *
  * Larger matmuls dequantize tiles of TILE rows to f32 and multiply them with OpenBLAS sgemm. The
  * tiles are distributed over our own thread pool and OpenBLAS is kept at one thread, so the two
@@ -392,6 +393,11 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y) { citer_matve
  * and still ahead at 128, but it reads all T activation vectors again for every 4 rows, which
  * leaves the caches for long prompts; sgemm blocks them. CITER_MATMUL_SMALL_T overrides it. */
 #define SMALL_T_DEFAULT 64
+/* Below this many tokens, T matvecs: on 1536-column matrices the small-batch path costs ~4
+ * matvecs at T = 2 or 3 (its dequantized stream of short rows does not overlap the arithmetic
+ * as well as matvec's), on 8960 columns ~1.5; the route bench's 2- and 3-token appends were
+ * faster as matvecs. */
+#define SMALL_MIN_T 4
 
 static atomic_int small_limit = -1; /* -1: not yet read from the environment */
 
@@ -501,8 +507,8 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
         memset(Y, 0, sizeof(float) * (size_t)(w->rows * T));
         return;
     }
-    if (T == 1) {
-        citer_matvec(w, X, Y);
+    if (T < SMALL_MIN_T) {
+        for (int64_t t = 0; t < T; t++) citer_matvec(w, X + t * w->cols, Y + t * w->rows);
         return;
     }
     matmul_job j = {w, X, Y, T, kset()};

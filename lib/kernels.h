@@ -36,10 +36,11 @@ int citer_quantize_row(int type, const float *src, void *dst, int64_t n);
 
 /* y[r] = W[r,:] . x  for r in [0, rows). Uses the thread pool. */
 void citer_matvec(const citer_matrix *w, const float *x, float *y);
-/* Y[t*rows + r] = W[r,:] . X[t*cols ...]  for t in [0, T): prefill, matrix-matrix. T = 1 is
- * citer_matvec; small T (an append of a few tokens) reads the weights once for all T tokens,
- * with results that do not depend on T; large T uses sgemm. Activations are always f32 for
- * T >= 2 (the int8 mode below is matvec's). */
+/* Y[t*rows + r] = W[r,:] . X[t*cols ...]  for t in [0, T): prefill, matrix-matrix. T <= 3 is
+ * T citer_matvec calls (the same bits as decoding them one by one); 4 <= T <= the small-batch
+ * limit (an append of a few tokens) reads the weights once for all T tokens, with results that
+ * do not depend on T; larger T uses sgemm. The int8 activation mode below applies to the
+ * matvecs only. */
 void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y);
 /* The largest T of matmul's small-batch path (CITER_MATMUL_SMALL_T in the environment overrides
  * the default); the setter (t < 1: the default) returns the previous limit and is a hook for
