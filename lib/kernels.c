@@ -393,10 +393,10 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y) { citer_matve
  * and still ahead at 128, but it reads all T activation vectors again for every 4 rows, which
  * leaves the caches for long prompts; sgemm blocks them. CITER_MATMUL_SMALL_T overrides it. */
 #define SMALL_T_DEFAULT 64
-/* Below this many tokens, T matvecs: on 1536-column matrices the small-batch path costs ~4
- * matvecs at T = 2 or 3 (its dequantized stream of short rows does not overlap the arithmetic
- * as well as matvec's), on 8960 columns ~1.5; the route bench's 2- and 3-token appends were
- * faster as matvecs. */
+/* Below this many tokens, T matvecs (the bits of decoding them one by one): at T = 2 or 3 the
+ * small-batch path cost 3-4 matvecs on 1536-column matrices (converting the weights to f32
+ * costs about one matvec, and 2-3 tokens leave the tile's FMAs waiting on loads), ~1.5 on 8960
+ * columns; the route bench's 2- and 3-token appends were faster as matvecs. */
 #define SMALL_MIN_T 4
 /* How far ahead (in groups of 4 rows) the small-batch path prefetches weights. */
 #ifndef PREFETCH_GROUPS
