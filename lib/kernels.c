@@ -5,7 +5,15 @@
  * kernel set chosen at run time (scalar here, AVX2/AVX-512 in kernels_x86.c). Each row is
  * computed by exactly one thread in a fixed order, so results do not depend on the thread count.
  *
- * matmul dequantizes tiles of TILE rows to f32 and multiplies them with OpenBLAS sgemm. The
+ * matmul of a few tokens (4 <= T <= the small-batch limit, an append of the tokens a model has
+ * not seen yet) streams the weights once: each group of 4 rows is dequantized to f32 into a
+ * buffer that stays in cache and multiplied with all T activation vectors in registers (4 rows
+ * x 4 tokens per tile): T tokens cost one pass over the weights and their conversion to f32
+ * plus T times the FMAs, not T matvecs (each of which converts the weights again). Every output
+ * is one accumulation in a fixed order, so a token's result depends neither on the thread count
+ * nor on T. Fewer tokens are T matvecs.
+ *
+ * Larger matmuls dequantize tiles of TILE rows to f32 and multiply them with OpenBLAS sgemm. The
  * tiles are distributed over our own thread pool and OpenBLAS is kept at one thread, so the two
  * never compete for cores; tile boundaries are fixed multiples of TILE, so results do not depend
  * on the thread count either. */
@@ -113,6 +121,13 @@ static float sdot8_q4_0(const void *row, const citer_xq8 *x, int64_t n)
     return t;
 }
 
+/* small-batch tile: one sdot_f32 per output (the same whatever T) */
+static void stile4(const float *const w[4], const float *X, int64_t T, int64_t cols, float *out)
+{
+    for (int64_t t = 0; t < T; t++)
+        for (int r = 0; r < 4; r++) out[4 * t + r] = sdot_f32(w[r], X + t * cols, cols);
+}
+
 const citer_kernel_set citer_kernels_scalar = {
     .name = "scalar",
     .f32 = sdot_row_f32,
@@ -123,6 +138,7 @@ const citer_kernel_set citer_kernels_scalar = {
     .dot_f32 = sdot_f32,
     .q8_0_i8 = sdot8_q8_0,
     .q4_0_i8 = sdot8_q4_0,
+    .tile4 = stile4,
 };
 
 /* ---- dispatch ---- */
@@ -377,8 +393,48 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y) { citer_matve
 
 /* Rows of W dequantized per sgemm call: 128 x 4864 f32 is 2.4 MB, about an L2. */
 #define TILE 128
-/* Below this many tokens, T fused matvecs beat dequantizing the whole matrix. */
-#define MATMUL_MIN_T 4
+/* Up to this many tokens the small-batch path, beyond it sgemm. bench/bench_smallbatch on the
+ * Qwen2.5-1.5B shapes in Q8_0 (2 cores, AVX-512): the small path is 10-60% faster up to T = 64
+ * and still ahead at 128, but it reads all T activation vectors again for every 4 rows, which
+ * leaves the caches for long prompts; sgemm blocks them. CITER_MATMUL_SMALL_T overrides it. */
+#define SMALL_T_DEFAULT 64
+/* Below this many tokens, T matvecs (the bits of decoding them one by one): at T = 2 or 3 the
+ * small-batch path cost 3-4 matvecs on 1536-column matrices (converting the weights to f32
+ * costs about one matvec, and 2-3 tokens leave the tile's FMAs waiting on loads), ~1.5 on 8960
+ * columns; the route bench's 2- and 3-token appends were faster as matvecs. */
+#define SMALL_MIN_T 4
+/* How far ahead (in groups of 4 rows) the small-batch path prefetches weights. */
+#ifndef PREFETCH_GROUPS
+#define PREFETCH_GROUPS 2
+#endif
+
+static atomic_int small_limit = -1; /* -1: not yet read from the environment */
+
+int citer_matmul_small_limit(void)
+{
+    int v = atomic_load_explicit(&small_limit, memory_order_relaxed);
+    if (v < 0) {
+        const char *e = getenv("CITER_MATMUL_SMALL_T");
+        v = e && *e ? atoi(e) : SMALL_T_DEFAULT;
+        if (v < 1) v = 1;
+        atomic_store(&small_limit, v);
+    }
+    return v;
+}
+
+int citer_set_matmul_small_limit(int t)
+{
+    int old = citer_matmul_small_limit();
+    atomic_store(&small_limit, t < 1 ? SMALL_T_DEFAULT : t);
+    return old;
+}
+
+/* A row of W as f32: the kernel set's dequantizer where it has one, else the reference. */
+static void deq_row(const citer_kernel_set *ks, const citer_matrix *w, const uint8_t *row, float *dst)
+{
+    if (ks->deq_row && ks->deq_row(w->type, row, dst, w->cols)) return;
+    citer_dequantize_row(w->type, row, dst, w->cols);
+}
 
 typedef struct {
     const citer_matrix *w;
@@ -387,6 +443,48 @@ typedef struct {
     int64_t T;
     const citer_kernel_set *ks;
 } matmul_job;
+
+/* Groups of 4 rows [begin, end): dequantize the group once, then all T tokens. */
+static void matmul_small(void *arg, int64_t begin, int64_t end)
+{
+    const matmul_job *j = arg;
+    const citer_matrix *w = j->w;
+    int64_t cols = w->cols, T = j->T;
+    float *buf = xmalloc(sizeof(float) * (size_t)(4 * cols + 4 * T));
+    float *out = buf + 4 * cols;
+    void (*tile4)(const float *const *, const float *, int64_t, int64_t, float *) =
+        j->ks->tile4 ? j->ks->tile4 : citer_kernels_scalar.tile4;
+    for (int64_t g = begin; g < end; g++) {
+        int64_t r0 = 4 * g, nr = w->rows - r0 < 4 ? w->rows - r0 : 4;
+        const float *wr[4];
+        for (int64_t i = 0; i < 4; i++) {
+            float *dst = buf + i * cols;
+            if (i >= nr) { /* past the last row: zeros, results dropped */
+                memset(dst, 0, sizeof(float) * (size_t)cols);
+                wr[i] = dst;
+                continue;
+            }
+            const uint8_t *row = (const uint8_t *)w->data + (size_t)(r0 + i) * w->row_bytes;
+            if (w->type == GGML_F32) {
+                wr[i] = (const float *)row;
+            } else {
+                deq_row(j->ks, w, row, dst);
+                wr[i] = dst;
+            }
+        }
+        /* the weights PREFETCH_GROUPS groups ahead are requested while this one computes:
+         * without it the memory stream stalls at every tile (measured: -15 to -25% time) */
+        if (g + PREFETCH_GROUPS < end) {
+            int64_t pr = r0 + 4 * PREFETCH_GROUPS, pn = w->rows - pr < 4 ? w->rows - pr : 4;
+            const char *p = (const char *)w->data + (size_t)pr * w->row_bytes;
+            for (size_t o = 0; o < (size_t)pn * w->row_bytes; o += 64) __builtin_prefetch(p + o);
+        }
+        tile4(wr, j->X, T, cols, out);
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t i = 0; i < nr; i++) j->Y[t * w->rows + r0 + i] = out[4 * t + i];
+    }
+    free(buf);
+}
 
 static void matmul_tiles(void *arg, int64_t begin, int64_t end)
 {
@@ -401,13 +499,7 @@ static void matmul_tiles(void *arg, int64_t begin, int64_t end)
         if (w->type == GGML_F32) {
             A = (const float *)src;
         } else {
-            for (int64_t r = 0; r < nr; r++) {
-                const uint8_t *row = src + (size_t)r * w->row_bytes;
-                float *dst = buf + r * w->cols;
-                if (w->type == GGML_F16 && j->ks->f16_row) j->ks->f16_row(row, dst, w->cols);
-                else if (w->type == GGML_BF16 && j->ks->bf16_row) j->ks->bf16_row(row, dst, w->cols);
-                else citer_dequantize_row(w->type, row, dst, w->cols);
-            }
+            for (int64_t r = 0; r < nr; r++) deq_row(j->ks, w, src + (size_t)r * w->row_bytes, buf + r * w->cols);
             A = buf;
         }
         /* Y[:, r0:r0+nr] (T x nr, leading dim rows) = X (T x cols) . A^T */
@@ -424,11 +516,50 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
         memset(Y, 0, sizeof(float) * (size_t)(w->rows * T));
         return;
     }
-    if (T < MATMUL_MIN_T) {
+    if (T < SMALL_MIN_T) {
         for (int64_t t = 0; t < T; t++) citer_matvec(w, X + t * w->cols, Y + t * w->rows);
         return;
     }
+    /* OpenBLAS at one thread from the first prefill on, whichever path runs: its own threads
+     * would compete with the pool's (and other cblas users, the router's MLP, rely on this:
+     * 0.5 ms a step against 1 ms with OpenBLAS threads on a 2-core machine) */
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     matmul_job j = {w, X, Y, T, kset()};
+    if (T <= citer_matmul_small_limit()) {
+        citer_parallel_for((w->rows + 3) / 4, matmul_small, &j);
+        return;
+    }
     citer_parallel_for((w->rows + TILE - 1) / TILE, matmul_tiles, &j);
+}
+
+/* ---- softmax helpers ---- */
+
+static float smax_f32(const float *x, int64_t n)
+{
+    float m = -INFINITY;
+    int nan = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (x[i] != x[i]) nan = 1;
+        if (x[i] > m) m = x[i];
+    }
+    return nan ? NAN : m;
+}
+
+static double ssum_exp(const float *x, int64_t n, float shift)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += exp((double)x[i] - shift);
+    return s;
+}
+
+float citer_max_f32(const float *x, int64_t n)
+{
+    const citer_kernel_set *k = kset();
+    return (k->max_f32 ? k->max_f32 : smax_f32)(x, n);
+}
+
+double citer_sum_exp(const float *x, int64_t n, float shift)
+{
+    const citer_kernel_set *k = kset();
+    return (k->sum_exp ? k->sum_exp : ssum_exp)(x, n, shift);
 }

@@ -36,8 +36,17 @@ int citer_quantize_row(int type, const float *src, void *dst, int64_t n);
 
 /* y[r] = W[r,:] . x  for r in [0, rows). Uses the thread pool. */
 void citer_matvec(const citer_matrix *w, const float *x, float *y);
-/* Y[t*rows + r] = W[r,:] . X[t*cols ...]  for t in [0, T): prefill, matrix-matrix. */
+/* Y[t*rows + r] = W[r,:] . X[t*cols ...]  for t in [0, T): prefill, matrix-matrix. T <= 3 is
+ * T citer_matvec calls (the same bits as decoding them one by one); 4 <= T <= the small-batch
+ * limit (an append of a few tokens) reads the weights once for all T tokens, with results that
+ * do not depend on T; larger T uses sgemm. The int8 activation mode below applies to the
+ * matvecs only. */
 void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y);
+/* The largest T of matmul's small-batch path (CITER_MATMUL_SMALL_T in the environment overrides
+ * the default); the setter (t < 1: the default) returns the previous limit and is a hook for
+ * benchmarks and tests: call it while no kernel runs. */
+int citer_matmul_small_limit(void);
+int citer_set_matmul_small_limit(int t);
 /* y[k] = W[k] x for n <= 4 matrices with the same cols, in one pass over x and one dispatch to
  * the pool (q/k/v, gate/up): each row's result is the same as citer_matvec's. */
 void citer_matvec_multi(const citer_matrix *const *w, int n, const float *x, float *const *y);
@@ -45,6 +54,12 @@ void citer_matvec_multi(const citer_matrix *const *w, int n, const float *x, flo
  * out[i] = q . rows[i*stride .. +d) for i < n;  out[0..d) += sum_i a[i] * rows[i*stride .. +d). */
 void citer_dot_rows(const float *q, const float *rows, size_t stride, int64_t n, int64_t d, float *out);
 void citer_axpy_rows(const float *a, const float *rows, size_t stride, int64_t n, int64_t d, float *out);
+/* Softmax helpers over n >= 1 floats (SIMD where the CPU has it): the largest element, NaN
+ * when any element is NaN; and sum_i exp(x[i] - shift) for shift >= every x[i], f32 exp and
+ * partial sums with the partial sums added in f64: within 1e-6 relative of the f64 sum
+ * (tests/t_kernels.c). */
+float citer_max_f32(const float *x, int64_t n);
+double citer_sum_exp(const float *x, int64_t n, float shift);
 /* Row r of W as f32 (embedding lookup). */
 void citer_matrix_row(const citer_matrix *w, int64_t r, float *out);
 

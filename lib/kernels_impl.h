@@ -94,6 +94,17 @@ typedef struct {
     void (*axpy_rows)(const float *a, const float *rows, size_t stride, int64_t n, int64_t d, float *out);
     /* int8 activation mode (NULL: the f32 kernels above are used) */
     citer_dot8_fn q8_0_i8, q4_0_i8;
+    /* A row of n elements of a stored type to f32, bit-identical to citer_dequantize_row;
+     * returns 0 when the set has no fast path for the type (NULL: none at all). */
+    int (*deq_row)(int type, const uint8_t *src, float *dst, int64_t n);
+    /* Small-batch matmul tile: out[t*4 + r] = w[r][0..cols) . X[t*cols ..+cols) for r < 4,
+     * t < T. Each output is one accumulation in a fixed order that depends only on cols (not
+     * on T, t or r), so a token's result does not depend on the batch it came in. NULL: the
+     * scalar version. */
+    void (*tile4)(const float *const w[4], const float *X, int64_t T, int64_t cols, float *out);
+    /* citer_sum_exp and citer_max_f32 (NULL: the scalar versions) */
+    double (*sum_exp)(const float *x, int64_t n, float shift);
+    float (*max_f32)(const float *x, int64_t n);
 } citer_kernel_set;
 
 extern const citer_kernel_set citer_kernels_scalar;

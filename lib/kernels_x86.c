@@ -7,6 +7,9 @@
  *
  * Quantized kernels convert weights to f32 in registers and use FMAs: decode is memory-bound, so
  * the extra arithmetic over an int8 dot product is mostly hidden, and activations stay exact. */
+#include <math.h>
+
+#include "gguf.h"
 #include "kernels_impl.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -204,6 +207,199 @@ AVX2 static void avx2_axpy_rows(const float *a, const float *rows, size_t stride
     }
 }
 
+
+/* ---- AVX2: dequantizing rows (bit-identical to the reference: the same products, no FMA) ---- */
+
+AVX2 static void avx2_deq_q8_0(const uint8_t *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, b += 34, y += QK) {
+        __m256 d = _mm256_set1_ps(h2f_avx2(b));
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(y + 8 * k, _mm256_mul_ps(d, i8x8_ps(b + 2 + 8 * k)));
+    }
+}
+
+AVX2 static void avx2_deq_q4_0(const uint8_t *b, float *y, int64_t nb)
+{
+    const __m256i m15 = _mm256_set1_epi32(15), eight = _mm256_set1_epi32(8);
+    for (int64_t i = 0; i < nb; i++, b += 18, y += QK) {
+        __m256 d = _mm256_set1_ps(h2f_avx2(b));
+        for (int k = 0; k < 2; k++) {
+            __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(b + 2 + 8 * k)));
+            __m256 lo = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(v, m15), eight));
+            __m256 hi = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(v, 4), eight));
+            _mm256_storeu_ps(y + 8 * k, _mm256_mul_ps(d, lo));
+            _mm256_storeu_ps(y + 16 + 8 * k, _mm256_mul_ps(d, hi));
+        }
+    }
+}
+
+AVX2 static void avx2_deq_q4_k(const uint8_t *b, float *y)
+{
+    const __m256i m15 = _mm256_set1_epi32(15);
+    float d = h2f_avx2(b), dmin = h2f_avx2(b + 2);
+    const uint8_t *qs = b + 16;
+    for (int k = 0; k < 4; k++) {
+        int sa, ma, sb, mb;
+        kquant_scale_min(b + 4, 2 * k, &sa, &ma);
+        kquant_scale_min(b + 4, 2 * k + 1, &sb, &mb);
+        __m256 da = _mm256_set1_ps(d * (float)sa), na = _mm256_set1_ps(dmin * (float)ma);
+        __m256 db = _mm256_set1_ps(d * (float)sb), nb = _mm256_set1_ps(dmin * (float)mb);
+        for (int j = 0; j < 4; j++) {
+            __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qs + 32 * k + 8 * j)));
+            __m256 lo = _mm256_cvtepi32_ps(_mm256_and_si256(v, m15));
+            __m256 hi = _mm256_cvtepi32_ps(_mm256_srli_epi32(v, 4));
+            _mm256_storeu_ps(y + 64 * k + 8 * j, _mm256_sub_ps(_mm256_mul_ps(da, lo), na));
+            _mm256_storeu_ps(y + 64 * k + 32 + 8 * j, _mm256_sub_ps(_mm256_mul_ps(db, hi), nb));
+        }
+    }
+}
+
+AVX2 static void avx2_deq_q6_k(const uint8_t *b, float *y)
+{
+    const __m256i m15 = _mm256_set1_epi32(15), m3 = _mm256_set1_epi32(3), k32 = _mm256_set1_epi32(32);
+    __m256 d = _mm256_set1_ps(h2f_avx2(b + 208));
+    const int8_t *sc = (const int8_t *)(b + 192);
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+        float *o = y + 128 * h;
+        for (int c = 0; c < 4; c++) {
+            __m256i la = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(ql + 8 * c)));
+            __m256i lb = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(ql + 32 + 8 * c)));
+            __m256i hv = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qh + 8 * c)));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(la, m15), _mm256_slli_epi32(_mm256_and_si256(hv, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(lb, m15),
+                                   _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(hv, 2), m3), 4));
+            q[2] = _mm256_or_si256(_mm256_srli_epi32(la, 4),
+                                   _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(hv, 4), m3), 4));
+            q[3] = _mm256_or_si256(_mm256_srli_epi32(lb, 4), _mm256_slli_epi32(_mm256_srli_epi32(hv, 6), 4));
+            for (int g = 0; g < 4; g++) {
+                __m256i s = _mm256_set1_epi32(sc[8 * h + 2 * g + c / 2]);
+                __m256 v = _mm256_cvtepi32_ps(_mm256_mullo_epi32(s, _mm256_sub_epi32(q[g], k32)));
+                _mm256_storeu_ps(o + 32 * g + 8 * c, _mm256_mul_ps(d, v));
+            }
+        }
+    }
+}
+
+AVX2 static int avx2_deq_row(int type, const uint8_t *src, float *dst, int64_t n)
+{
+    switch (type) {
+    case GGML_F16: avx2_f16_row(src, dst, n); return 1;
+    case GGML_BF16: avx2_bf16_row(src, dst, n); return 1;
+    case GGML_Q8_0: avx2_deq_q8_0(src, dst, n / QK); return 1;
+    case GGML_Q4_0: avx2_deq_q4_0(src, dst, n / QK); return 1;
+    case GGML_Q4_K:
+        for (int64_t i = 0; i < n / QKK; i++) avx2_deq_q4_k(src + 144 * i, dst + QKK * i);
+        return 1;
+    case GGML_Q6_K:
+        for (int64_t i = 0; i < n / QKK; i++) avx2_deq_q6_k(src + 210 * i, dst + QKK * i);
+        return 1;
+    default: return 0;
+    }
+}
+
+/* Small-batch tile: NR=4 weight rows x nt tokens (nt <= 3: 12 accumulators, 3 activations and
+ * one weight vector fill the 16 registers). One accumulator per output, over chunks of 8 in
+ * order, then the horizontal sum and the scalar tail: the same sequence whatever nt. */
+#define AVX2_NT 3
+AVX2 static inline __attribute__((always_inline)) void avx2_tile(const float *const w[4], const float *X,
+                                                                 int64_t cols, int nt, float *out)
+{
+    __m256 acc[4][AVX2_NT];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 3
+        for (int t = 0; t < nt; t++) acc[r][t] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= cols; k += 8) {
+        __m256 xv[AVX2_NT];
+#pragma GCC unroll 3
+        for (int t = 0; t < nt; t++) xv[t] = _mm256_loadu_ps(X + t * cols + k);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            __m256 wv = _mm256_loadu_ps(w[r] + k);
+#pragma GCC unroll 3
+            for (int t = 0; t < nt; t++) acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < nt; t++) {
+            float s = hsum256(acc[r][t]);
+            for (int64_t i = k; i < cols; i++) s += w[r][i] * X[t * cols + i];
+            out[4 * t + r] = s;
+        }
+}
+
+AVX2 static void avx2_tile4(const float *const w[4], const float *X, int64_t T, int64_t cols, float *out)
+{
+    int64_t t = 0;
+    for (; t + AVX2_NT <= T; t += AVX2_NT) avx2_tile(w, X + t * cols, cols, AVX2_NT, out + 4 * t);
+    if (T - t == 2) avx2_tile(w, X + t * cols, cols, 2, out + 4 * t);
+    else if (T - t == 1) avx2_tile(w, X + t * cols, cols, 1, out + 4 * t);
+}
+
+/* exp(x) for x <= 0 (inputs below -87 give ~0): x = n ln2 + r, |r| <= ln2/2, e^r by its Taylor
+ * polynomial of degree 7 (truncation 5e-9 relative), times 2^n built in the exponent field. */
+AVX2 static inline __m256 exp_neg_avx2(__m256 x)
+{
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* Chunks of 8 lanes x 8 terms summed in f32, the chunks' sums in f64. */
+AVX2 static double avx2_sum_exp(const float *x, int64_t n, float shift)
+{
+    __m256 m = _mm256_set1_ps(shift);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    int64_t i = 0;
+    while (i + 8 <= n) {
+        __m256 a = _mm256_setzero_ps();
+        for (int k = 0; k < 8 && i + 8 <= n; k++, i += 8)
+            a = _mm256_add_ps(a, exp_neg_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), m)));
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(a)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)));
+    }
+    double lanes[4];
+    _mm256_storeu_pd(lanes, _mm256_add_pd(s0, s1));
+    double t = (lanes[0] + lanes[2]) + (lanes[1] + lanes[3]);
+    for (; i < n; i++) t += exp((double)x[i] - shift);
+    return t;
+}
+
+/* max, NaN if any element is NaN */
+AVX2 static float avx2_max_f32(const float *x, int64_t n)
+{
+    __m256 m = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        m = _mm256_max_ps(m, v);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    float lanes[8], t = -INFINITY;
+    _mm256_storeu_ps(lanes, m);
+    for (int k = 0; k < 8; k++) t = lanes[k] > t ? lanes[k] : t;
+    int any_nan = _mm256_movemask_ps(nan) != 0;
+    for (; i < n; i++) {
+        if (x[i] != x[i]) any_nan = 1;
+        if (x[i] > t) t = x[i];
+    }
+    return any_nan ? NAN : t;
+}
+
 const citer_kernel_set citer_kernels_avx2 = {
     .name = "avx2",
     .f32 = avx2_row_f32,
@@ -214,8 +410,14 @@ const citer_kernel_set citer_kernels_avx2 = {
     .dot_f32 = avx2_dot_f32,
     .f16_row = avx2_f16_row,
     .bf16_row = avx2_bf16_row,
+    .deq_q4_k = avx2_deq_q4_k,
+    .deq_q6_k = avx2_deq_q6_k,
     .dot_rows = avx2_dot_rows,
     .axpy_rows = avx2_axpy_rows,
+    .deq_row = avx2_deq_row,
+    .tile4 = avx2_tile4,
+    .sum_exp = avx2_sum_exp,
+    .max_f32 = avx2_max_f32,
 };
 
 /* ================= AVX-512 ================= */
@@ -595,6 +797,223 @@ VNNI static inline __m512i q4_0_pair(const uint8_t *b, const citer_xq8 *x, int64
 VNNI static float vnni_q8_0(const void *row, const citer_xq8 *x, int64_t n) { VNNI_ROW(q8_0_pair, 34, tail_q8_0) }
 VNNI static float vnni_q4_0(const void *row, const citer_xq8 *x, int64_t n) { VNNI_ROW(q4_0_pair, 18, tail_q4_0) }
 
+
+/* ---- AVX-512: dequantizing rows (bit-identical to the reference), small-batch tile ---- */
+
+AVX512 static void avx512_deq_q8_0(const uint8_t *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, b += 34, y += QK) {
+        __m512 d = _mm512_set1_ps(h2f_512(b));
+        _mm512_storeu_ps(y, _mm512_mul_ps(d, i8x16_ps(b + 2)));
+        _mm512_storeu_ps(y + 16, _mm512_mul_ps(d, i8x16_ps(b + 18)));
+    }
+}
+
+AVX512 static void avx512_deq_q4_0(const uint8_t *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, b += 18, y += QK) {
+        __m512 d = _mm512_set1_ps(h2f_512(b)), lo, hi;
+        q4_0_unpack(b + 2, &lo, &hi);
+        _mm512_storeu_ps(y, _mm512_mul_ps(d, lo));
+        _mm512_storeu_ps(y + 16, _mm512_mul_ps(d, hi));
+    }
+}
+
+/* Q4_K and Q5_K: x = (d*sc)*q - dmin*mn, rounded as the reference rounds it (no FMA). */
+AVX512 static inline void avx512_deq_kq(const uint8_t *b, const uint8_t *qh, const uint8_t *qs, float *y)
+{
+    const __m512i m15 = _mm512_set1_epi32(15), one = _mm512_set1_epi32(1);
+    float d = h2f_512(b), dmin = h2f_512(b + 2);
+    __m512i h0 = _mm512_setzero_si512(), h1 = h0;
+    if (qh) {
+        h0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qh));
+        h1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16)));
+    }
+    for (int k = 0; k < 4; k++) {
+        int sa, ma, sb, mb;
+        kquant_scale_min(b + 4, 2 * k, &sa, &ma);
+        kquant_scale_min(b + 4, 2 * k + 1, &sb, &mb);
+        __m512 da = _mm512_set1_ps(d * (float)sa), na = _mm512_set1_ps(dmin * (float)ma);
+        __m512 db = _mm512_set1_ps(d * (float)sb), nb = _mm512_set1_ps(dmin * (float)mb);
+        __m512i v0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * k)));
+        __m512i v1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * k + 16)));
+        __m512i a0 = _mm512_and_si512(v0, m15), a1 = _mm512_and_si512(v1, m15);
+        __m512i b0 = _mm512_srli_epi32(v0, 4), b1 = _mm512_srli_epi32(v1, 4);
+        if (qh) {
+            a0 = _mm512_or_si512(a0, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h0, 2 * k), one), 4));
+            a1 = _mm512_or_si512(a1, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h1, 2 * k), one), 4));
+            b0 = _mm512_or_si512(b0, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h0, 2 * k + 1), one), 4));
+            b1 = _mm512_or_si512(b1, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h1, 2 * k + 1), one), 4));
+        }
+        float *o = y + 64 * k;
+        _mm512_storeu_ps(o, _mm512_sub_ps(_mm512_mul_ps(da, _mm512_cvtepi32_ps(a0)), na));
+        _mm512_storeu_ps(o + 16, _mm512_sub_ps(_mm512_mul_ps(da, _mm512_cvtepi32_ps(a1)), na));
+        _mm512_storeu_ps(o + 32, _mm512_sub_ps(_mm512_mul_ps(db, _mm512_cvtepi32_ps(b0)), nb));
+        _mm512_storeu_ps(o + 48, _mm512_sub_ps(_mm512_mul_ps(db, _mm512_cvtepi32_ps(b1)), nb));
+    }
+}
+
+AVX512 static void avx512_deq_q4_k(const uint8_t *b, float *y) { avx512_deq_kq(b, NULL, b + 16, y); }
+AVX512 static void avx512_deq_q5_k(const uint8_t *b, float *y) { avx512_deq_kq(b, b + 16, b + 48, y); }
+
+AVX512 static void avx512_deq_q6_k(const uint8_t *b, float *y)
+{
+    const __m512i m15 = _mm512_set1_epi32(15), m3 = _mm512_set1_epi32(3), k32 = _mm512_set1_epi32(32);
+    __m512 d = _mm512_set1_ps(h2f_512(b + 208));
+    const int8_t *sc = (const int8_t *)(b + 192);
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+        float *o = y + 128 * h;
+        for (int c = 0; c < 2; c++) {
+            __m512i la = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 16 * c)));
+            __m512i lb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 32 + 16 * c)));
+            __m512i hv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16 * c)));
+            __m512i q[4];
+            q[0] = _mm512_or_si512(_mm512_and_si512(la, m15), _mm512_slli_epi32(_mm512_and_si512(hv, m3), 4));
+            q[1] = _mm512_or_si512(_mm512_and_si512(lb, m15),
+                                   _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hv, 2), m3), 4));
+            q[2] = _mm512_or_si512(_mm512_srli_epi32(la, 4),
+                                   _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hv, 4), m3), 4));
+            q[3] = _mm512_or_si512(_mm512_srli_epi32(lb, 4), _mm512_slli_epi32(_mm512_srli_epi32(hv, 6), 4));
+            for (int g = 0; g < 4; g++) {
+                __m512i s = _mm512_set1_epi32(sc[8 * h + 2 * g + c]);
+                __m512 v = _mm512_cvtepi32_ps(_mm512_mullo_epi32(s, _mm512_sub_epi32(q[g], k32)));
+                _mm512_storeu_ps(o + 32 * g + 16 * c, _mm512_mul_ps(d, v));
+            }
+        }
+    }
+}
+
+AVX512 static void avx512_f16_row(const uint8_t *src, float *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, ld_f16x16(src + 2 * i));
+    for (; i < n; i++) dst[i] = _cvtsh_ss(rd16(src + 2 * i));
+}
+
+AVX512 static void avx512_bf16_row(const uint8_t *src, float *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, ld_bf16x16(src + 2 * i));
+    for (; i < n; i++) dst[i] = citer_bf16_to_f32(rd16(src + 2 * i));
+}
+
+AVX512 static int avx512_deq_row(int type, const uint8_t *src, float *dst, int64_t n)
+{
+    void (*blk)(const uint8_t *, float *) = NULL;
+    size_t bs = 0;
+    switch (type) {
+    case GGML_F16: avx512_f16_row(src, dst, n); return 1;
+    case GGML_BF16: avx512_bf16_row(src, dst, n); return 1;
+    case GGML_Q8_0: avx512_deq_q8_0(src, dst, n / QK); return 1;
+    case GGML_Q4_0: avx512_deq_q4_0(src, dst, n / QK); return 1;
+    case GGML_Q4_K: blk = avx512_deq_q4_k, bs = 144; break;
+    case GGML_Q5_K: blk = avx512_deq_q5_k, bs = 176; break;
+    case GGML_Q6_K: blk = avx512_deq_q6_k, bs = 210; break;
+    default: return 0;
+    }
+    for (int64_t i = 0; i < n / QKK; i++) blk(src + bs * (size_t)i, dst + QKK * i);
+    return 1;
+}
+
+/* Small-batch tile: 4 weight rows x nt <= 4 tokens, 16 accumulators (one per output, over
+ * chunks of 16 in order, a masked last chunk, then the fixed reduction): the same sequence
+ * for an output whatever nt. */
+#define AVX512_NT 4
+AVX512 static inline __attribute__((always_inline)) void avx512_tile(const float *const w[4], const float *X,
+                                                                     int64_t cols, int nt, float *out)
+{
+    __m512 acc[4][AVX512_NT];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < nt; t++) acc[r][t] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= cols; k += 16) {
+        __m512 xv[AVX512_NT];
+#pragma GCC unroll 4
+        for (int t = 0; t < nt; t++) xv[t] = _mm512_loadu_ps(X + t * cols + k);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            __m512 wv = _mm512_loadu_ps(w[r] + k);
+#pragma GCC unroll 4
+            for (int t = 0; t < nt; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+        }
+    }
+    if (k < cols) {
+        __mmask16 m = (__mmask16)((1u << (cols - k)) - 1);
+        for (int r = 0; r < 4; r++) {
+            __m512 wv = _mm512_maskz_loadu_ps(m, w[r] + k);
+            for (int t = 0; t < nt; t++)
+                acc[r][t] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, X + t * cols + k), acc[r][t]);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < nt; t++) out[4 * t + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+AVX512 static void avx512_tile4(const float *const w[4], const float *X, int64_t T, int64_t cols, float *out)
+{
+    int64_t t = 0;
+    for (; t + AVX512_NT <= T; t += AVX512_NT) avx512_tile(w, X + t * cols, cols, AVX512_NT, out + 4 * t);
+    switch (T - t) {
+    case 3: avx512_tile(w, X + t * cols, cols, 3, out + 4 * t); break;
+    case 2: avx512_tile(w, X + t * cols, cols, 2, out + 4 * t); break;
+    case 1: avx512_tile(w, X + t * cols, cols, 1, out + 4 * t); break;
+    default: break;
+    }
+}
+
+/* exp(x) for x <= 0: as exp_neg_avx2, with scalef for 2^n (inputs below -100 give ~0). */
+AVX512 static inline __m512 exp_neg_512(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-100.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* Chunks of 16 lanes x 8 terms summed in f32, the chunks' sums in f64. */
+AVX512 static double avx512_sum_exp(const float *x, int64_t n, float shift)
+{
+    __m512 m = _mm512_set1_ps(shift);
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+    int64_t i = 0;
+    while (i < n) {
+        __m512 a = _mm512_setzero_ps();
+        for (int k = 0; k < 8 && i < n; k++, i += 16) {
+            __mmask16 msk = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            __m512 e = exp_neg_512(_mm512_sub_ps(_mm512_maskz_loadu_ps(msk, x + i), m));
+            a = _mm512_add_ps(a, _mm512_maskz_mov_ps(msk, e));
+        }
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+}
+
+AVX512 static float avx512_max_f32(const float *x, int64_t n)
+{
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    __mmask16 nan = 0;
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 msk = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), msk, x + i);
+        m = _mm512_max_ps(m, v);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    }
+    return nan ? NAN : _mm512_reduce_max_ps(m);
+}
+
 const citer_kernel_set citer_kernels_avx512 = {
     .name = "avx512",
     .f32 = avx512_row_f32,
@@ -612,6 +1031,13 @@ const citer_kernel_set citer_kernels_avx512 = {
     .axpy_rows = avx512_axpy_rows,
     .q8_0_i8 = vnni_q8_0,
     .q4_0_i8 = vnni_q4_0,
+    .deq_q4_k = avx512_deq_q4_k,
+    .deq_q5_k = avx512_deq_q5_k,
+    .deq_q6_k = avx512_deq_q6_k,
+    .deq_row = avx512_deq_row,
+    .tile4 = avx512_tile4,
+    .sum_exp = avx512_sum_exp,
+    .max_f32 = avx512_max_f32,
 };
 
 #else /* not x86-64 with GCC/Clang: scalar only */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "util.h"
 
 void citer_sampler_init(citer_sampler *s, int n_vocab, float temperature, int top_k, float top_p, uint64_t seed)
@@ -36,7 +37,10 @@ static double next_uniform(citer_sampler *s)
     return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-int32_t citer_argmax(const float *logits, int n, float *prob)
+/* The reference: f64 exp of every logit. Used as is when a logit is NaN or the largest is
+ * infinite, so those keep their meaning (the first NaN-free maximum from index 0, a NaN
+ * probability). */
+static int32_t argmax_f64(const float *logits, int n, float *prob)
 {
     int best = 0;
     for (int i = 1; i < n; i++)
@@ -46,6 +50,19 @@ int32_t citer_argmax(const float *logits, int n, float *prob)
         for (int i = 0; i < n; i++) sum += exp((double)logits[i] - logits[best]);
         *prob = (float)(1.0 / sum);
     }
+    return best;
+}
+
+/* The first index of the maximum, and the probability from a vectorized f32 exp-sum (within
+ * 1e-6 relative of the f64 one): a vocabulary of 150k exp calls in f64 cost ~1 ms a token. */
+int32_t citer_argmax(const float *logits, int n, float *prob)
+{
+    if (n < 1) return argmax_f64(logits, n, prob);
+    float m = citer_max_f32(logits, n);
+    if (!isfinite(m)) return argmax_f64(logits, n, prob);
+    int best = 0;
+    while (logits[best] != m) best++;
+    if (prob) *prob = (float)(1.0 / citer_sum_exp(logits, n, m));
     return best;
 }
 

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "gguf.h"
 #include "kernels.h"
+#include "kernels_impl.h" /* the kernel sets' row dequantizers, tested bit for bit */
 #include "util.h"
 
 static float bits_f(uint32_t u)
@@ -554,6 +555,109 @@ static void test_matmul(void)
     }
 }
 
+/* Every T in 1..40 (matvecs, the small-batch path, sgemm beyond its limit) for every type and
+ * kernel set: within 1e-5 of sum|w x| of the f64 reference, 1 and 2 threads bit for bit, and on
+ * the small-batch path a token's result the same bits whatever T (so a batched append of k
+ * tokens does not depend on how the tokens were grouped). Rows 37 = 9 groups of 4 and a
+ * partial one; the float types have 117 columns (tails of the SIMD loops). */
+static void matmul_T_case(const char *set)
+{
+    enum { TMAX = 40, ROWS = 37 };
+    for (int ti = 0; ti < NTYPES; ti++) {
+        int type = all_types[ti];
+        int64_t cols = cols_for(type);
+        test_matrix t;
+        make_matrix(&t, type, ROWS, cols);
+        float *X = xmalloc(sizeof(float) * (size_t)(TMAX * cols));
+        float *Y1 = xmalloc(sizeof(float) * (size_t)(TMAX * ROWS)), *Y2 = xmalloc(sizeof(float) * (size_t)(TMAX * ROWS));
+        float *Yall = xmalloc(sizeof(float) * (size_t)(TMAX * ROWS));
+        for (int64_t c = 0; c < TMAX * cols; c++) X[c] = frand();
+        int bad_err = 0, bad_threads = 0, bad_T = 0;
+        /* the reference dot products, once */
+        double *ref = xmalloc(sizeof(double) * TMAX * ROWS), *mag = xmalloc(sizeof(double) * TMAX * ROWS);
+        for (int s = 0; s < TMAX; s++)
+            for (int r = 0; r < ROWS; r++) {
+                double a = 0, m = 0;
+                for (int64_t c = 0; c < cols; c++) {
+                    a += t.deq[r * cols + c] * X[s * cols + c];
+                    m += fabs(t.deq[r * cols + c] * X[s * cols + c]);
+                }
+                ref[s * ROWS + r] = a, mag[s * ROWS + r] = m > 0 ? m : 1;
+            }
+        int small = citer_matmul_small_limit() < TMAX ? citer_matmul_small_limit() : TMAX;
+        citer_set_threads(2);
+        citer_matmul(&t.m, X, small, Yall); /* the largest small batch */
+        for (int T = 1; T <= TMAX; T++) {
+            citer_set_threads(1);
+            citer_matmul(&t.m, X, T, Y1);
+            citer_set_threads(2);
+            citer_matmul(&t.m, X, T, Y2);
+            for (int s = 0; s < T; s++)
+                for (int r = 0; r < ROWS; r++) {
+                    double e = fabs(Y1[s * ROWS + r] - ref[s * ROWS + r]) / mag[s * ROWS + r];
+                    if (e >= 1e-5 && bad_err++ < 3)
+                        printf("  %s type %d T %d token %d row %d: error %.3g\n", set, type, T, s, r, e);
+                }
+            if (memcmp(Y1, Y2, sizeof(float) * (size_t)(T * ROWS)) != 0 && bad_threads++ < 3)
+                printf("  %s type %d T %d: 1 and 2 threads differ\n", set, type, T);
+            /* on the small-batch path (T >= 4), the same bits as in the largest small batch */
+            if (T >= 4 && T <= small && memcmp(Y1, Yall, sizeof(float) * (size_t)(T * ROWS)) != 0 && bad_T++ < 3)
+                printf("  %s type %d T %d: tokens differ from the same tokens in a %d-token batch\n", set, type, T,
+                       small);
+        }
+        CHECK(bad_err == 0, "%s type %d: %d outputs beyond 1e-5", set, type, bad_err);
+        CHECK(bad_threads == 0, "%s type %d: 1 and 2 threads differ for %d values of T", set, type, bad_threads);
+        CHECK(bad_T == 0, "%s type %d: results depend on T for %d values of T", set, type, bad_T);
+        free(X), free(Y1), free(Y2), free(Yall), free(ref), free(mag);
+        free_matrix(&t);
+    }
+}
+static void test_matmul_every_T(void)
+{
+    /* the default limit, then a low one so that sgemm covers most of 1..40 too */
+    int limits[] = {citer_matmul_small_limit(), 8};
+    for (int li = 0; li < 2; li++) {
+        int old = citer_set_matmul_small_limit(limits[li]);
+        printf("  small-batch path up to T = %d\n", citer_matmul_small_limit());
+        for (size_t s = 0; s < sizeof kernel_sets / sizeof kernel_sets[0]; s++) {
+            if (citer_kernels_force(kernel_sets[s]) != 0) continue;
+            matmul_T_case(kernel_sets[s]);
+        }
+        citer_kernels_force(NULL);
+        citer_set_matmul_small_limit(old);
+    }
+}
+
+/* The kernel sets' row dequantizers give the reference's bits (they do the same f32 products). */
+static void test_deq_rows(void)
+{
+    const citer_kernel_set *sets[] = {&citer_kernels_avx2, &citer_kernels_avx512};
+    int avail[] = {citer_cpu_has_avx2(), citer_cpu_has_avx512()};
+    for (int k = 0; k < 2; k++) {
+        if (!sets[k]->name || !avail[k] || !sets[k]->deq_row) continue;
+        int handled = 0;
+        for (int ti = 0; ti < NTYPES; ti++) {
+            int type = all_types[ti];
+            int64_t cols = block_of(type) == 1 ? 117 : 1536;
+            test_matrix t;
+            make_matrix(&t, type, 3, cols);
+            float *a = xmalloc(sizeof(float) * (size_t)cols), *b = xmalloc(sizeof(float) * (size_t)cols);
+            for (int r = 0; r < 3; r++) {
+                const uint8_t *row = t.data + t.m.row_bytes * (size_t)r;
+                if (!sets[k]->deq_row(type, row, a, cols)) break;
+                handled += r == 0;
+                citer_dequantize_row(type, row, b, cols);
+                CHECK(memcmp(a, b, sizeof(float) * (size_t)cols) == 0, "%s type %d row %d: not the reference's bits",
+                      sets[k]->name, type, r);
+            }
+            free(a), free(b);
+            free_matrix(&t);
+        }
+        printf("  %s: %d types dequantized by SIMD\n", sets[k]->name, handled);
+        CHECK(handled >= 6, "%s: only %d types", sets[k]->name, handled);
+    }
+}
+
 static void test_matrix_row(void)
 {
     for (int ti = 0; ti < NTYPES; ti++) {
@@ -628,6 +732,8 @@ int main(void)
     RUN(test_simd_vs_scalar);
     RUN(test_int8_activations);
     RUN(test_matmul);
+    RUN(test_matmul_every_T);
+    RUN(test_deq_rows);
     RUN(test_matrix_row);
     return t_exit();
 }
