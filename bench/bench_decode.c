@@ -29,19 +29,13 @@
 #include "testmodel.h"
 #include "util.h"
 #include "bandwidth.h"
+#include "bench_util.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
 void openblas_set_num_threads(int num_threads);
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 #define BW_BYTES ((size_t)512 << 20)
 
@@ -58,25 +52,6 @@ static double measured_bandwidth(void)
 }
 
 /* ---- models ---- */
-
-static const char *model_dir(void)
-{
-    const char *d = getenv("CITER_BENCH_MODELS");
-    return d && *d ? d : "build/bench-models";
-}
-
-static int mkdirs(const char *path)
-{
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
 
 /* The model file for a preset and type, written on first use. */
 static citer_model *bench_model(const char *preset, int type, const char *tname)

@@ -14,6 +14,7 @@
 #include "kernels.h"
 #include "util.h"
 #include "bandwidth.h"
+#include "bench_util.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -23,22 +24,6 @@
 #define COLS 4864
 #define TOTAL_BYTES (256u << 20)
 #define MIN_SECONDS 0.25
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint64_t rng = 88172645463325252ull;
-static float frand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 40) * 0x1p-23) - 1.0f;
-}
 
 
 /* ---- matvec ---- */

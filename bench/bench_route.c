@@ -58,31 +58,13 @@
 #include "sampler.h"
 #include "testmodel.h"
 #include "util.h"
+#include "bench_util.h"
 
 #define N_PROMPT 32
 #define BASE_SEQ 1 /* the prompt, ingested once */
 #define RUN_SEQ 7  /* every timed run: the same seq, so the random policy draws the same choices */
 
 /* ---- models (bench_decode's cache) ---- */
-
-static const char *model_dir(void)
-{
-    const char *d = getenv("CITER_BENCH_MODELS");
-    return d && *d ? d : "build/bench-models";
-}
-
-static int mkdirs(const char *path)
-{
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
 
 /* name: "qwen2.5-0.5b" (testmodel's preset), "qwen2.5-1.5b" (the same family, built here: the
  * vocabulary is Qwen2.5's, so the pair can route) or "tiny" (1 layer of the 0.5B's width, a

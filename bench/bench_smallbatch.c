@@ -15,25 +15,10 @@
 #include "gguf.h"
 #include "kernels.h"
 #include "util.h"
+#include "bench_util.h"
 
 #define TOTAL_BYTES (256u << 20)
 #define MIN_SECONDS 0.3
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint64_t rng = 88172645463325252ull;
-static float frand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 40) * 0x1p-23) - 1.0f;
-}
 
 /* Best time per call over passes through all copies. */
 static double per_call(const citer_matrix *m, int nmat, const float *X, int64_t T, float *Y)
