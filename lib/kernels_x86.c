@@ -797,6 +797,81 @@ VNNI static inline __m512i q4_0_pair(const uint8_t *b, const citer_xq8 *x, int64
 VNNI static float vnni_q8_0(const void *row, const citer_xq8 *x, int64_t n) { VNNI_ROW(q8_0_pair, 34, tail_q8_0) }
 VNNI static float vnni_q4_0(const void *row, const citer_xq8 *x, int64_t n) { VNNI_ROW(q4_0_pair, 18, tail_q4_0) }
 
+/* Small-batch tile: one row times 4 tokens. The row's weights are loaded (and made unsigned)
+ * once for the 4 tokens; every token's dot is the same sequence of operations as VNNI_ROW's,
+ * so a token gets the same bits in a batch as from the matvec. */
+VNNI static inline __m512i q8_0_wpair(const uint8_t *b)
+{
+    __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b + 2))),
+                                   _mm256_loadu_si256((const __m256i *)(b + 36)), 1);
+    return _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80));
+}
+
+VNNI static inline __m512i q4_0_wpair(const uint8_t *b)
+{
+    const __m512i order = _mm512_setr_epi64(0, 1, 4, 5, 2, 3, 6, 7);
+    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2))),
+                                        _mm_loadu_si128((const __m128i *)(b + 20)), 1);
+    __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+    return _mm512_permutexvar_epi64(order, _mm512_and_si512(w, _mm512_set1_epi8(15)));
+}
+
+/* the f16 scales of 8 blocks as f32 (scales8 before its multiplication by the activations') */
+VNNI static inline __m256 wscales8(const uint8_t *b, size_t stride)
+{
+    uint64_t lo = 0, hi = 0;
+    for (int k = 0; k < 4; k++) {
+        lo |= (uint64_t)rd16(b + stride * k) << 16 * k;
+        hi |= (uint64_t)rd16(b + stride * (k + 4)) << 16 * k;
+    }
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
+}
+
+#define VNNI_TILE_DOT(WP, CORR, t, i, pi, acc)                                                       \
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_loadu_si512(x[t]->CORR + 8 * (i)), WP, \
+                                                                 _mm512_loadu_si512(x[t]->q + QK * (i)))), \
+                          pair_scale(s8[t], pi), acc)
+
+#define VNNI_TILE(WPAIR, CORR, bs, TAIL)                                                             \
+    const uint8_t *b = row;                                                                        \
+    __m512 a0[4], a1[4], s8[4];                                                                    \
+    for (int t = 0; t < 4; t++) a0[t] = a1[t] = _mm512_setzero_ps();                               \
+    int64_t nb = n / QK, i = 0;                                                                    \
+    for (; i + 8 <= nb; i += 8, b += 8 * (bs)) {                                                   \
+        __m256 dw = wscales8(b, bs);                                                               \
+        for (int t = 0; t < 4; t++) s8[t] = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_loadu_ps(x[t]->d + i))); \
+        __m512i w0 = WPAIR(b), w1 = WPAIR(b + 2 * (bs)), w2 = WPAIR(b + 4 * (bs)), w3 = WPAIR(b + 6 * (bs)); \
+        for (int t = 0; t < 4; t++) {                                                              \
+            VNNI_TILE_DOT(w0, CORR, t, i, 0, a0[t]);                                               \
+            VNNI_TILE_DOT(w1, CORR, t, i + 2, 1, a1[t]);                                           \
+            VNNI_TILE_DOT(w2, CORR, t, i + 4, 2, a0[t]);                                           \
+            VNNI_TILE_DOT(w3, CORR, t, i + 6, 3, a1[t]);                                           \
+        }                                                                                          \
+    }                                                                                              \
+    for (; i + 2 <= nb; i += 2, b += 2 * (bs)) {                                                   \
+        __m512 sw = scale_pair(b, b + (bs));                                                       \
+        __m512i w0 = WPAIR(b);                                                                     \
+        for (int t = 0; t < 4; t++) {                                                              \
+            __m512 sc = _mm512_mul_ps(sw, _mm512_loadu_ps(x[t]->dl + 8 * i));                      \
+            a0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(                        \
+                                        _mm512_loadu_si512(x[t]->CORR + 8 * i), w0,                \
+                                        _mm512_loadu_si512(x[t]->q + QK * i))), sc, a0[t]);        \
+        }                                                                                          \
+    }                                                                                              \
+    for (int t = 0; t < 4; t++) {                                                                  \
+        out[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));                                \
+        if (i < nb) out[t] += TAIL(b, x[t], i);                                                    \
+    }
+
+VNNI static void vnni_q8_0_tile(const uint8_t *row, const citer_xq8 *const x[4], int64_t n, float out[4])
+{
+    VNNI_TILE(q8_0_wpair, c128, 34, tail_q8_0)
+}
+VNNI static void vnni_q4_0_tile(const uint8_t *row, const citer_xq8 *const x[4], int64_t n, float out[4])
+{
+    VNNI_TILE(q4_0_wpair, c8, 18, tail_q4_0)
+}
+
 
 /* ---- AVX-512: dequantizing rows (bit-identical to the reference), small-batch tile ---- */
 
@@ -1031,6 +1106,8 @@ const citer_kernel_set citer_kernels_avx512 = {
     .axpy_rows = avx512_axpy_rows,
     .q8_0_i8 = vnni_q8_0,
     .q4_0_i8 = vnni_q4_0,
+    .q8_0_i8_tile = vnni_q8_0_tile,
+    .q4_0_i8_tile = vnni_q4_0_tile,
     .deq_q4_k = avx512_deq_q4_k,
     .deq_q5_k = avx512_deq_q5_k,
     .deq_q6_k = avx512_deq_q6_k,

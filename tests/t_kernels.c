@@ -628,6 +628,68 @@ static void test_matmul_every_T(void)
     }
 }
 
+/* Int8 activation mode on the small-batch path: for every T in 1..40 each token's outputs are
+ * the bits of the int8 matvec of that token alone (the batch tiles repeat the matvec kernels'
+ * arithmetic), with 1 and 2 threads, on every kernel set. Columns: 32 (one odd block), 96
+ * (a pair and an odd block), 608 (groups of 8 blocks, a pair, an odd block), 4864. A set
+ * without int8 kernels (avx2) uses f32 activations on both paths: within 1e-5 of sum|w x|. */
+static void test_matmul_int8_every_T(void)
+{
+    enum { TMAX = 40, ROWS = 37 };
+    static const int types[] = {GGML_Q8_0, GGML_Q4_0};
+    static const int64_t cols_list[] = {32, 96, 608, 4864};
+    int old = citer_set_int8_activations(1), old_limit = citer_set_matmul_small_limit(64);
+    for (size_t s = 0; s < sizeof kernel_sets / sizeof *kernel_sets; s++) {
+        if (citer_kernels_force(kernel_sets[s]) != 0) continue;
+        for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
+            for (size_t ci = 0; ci < sizeof cols_list / sizeof *cols_list; ci++) {
+                int64_t cols = cols_list[ci];
+                test_matrix t;
+                make_matrix(&t, types[ti], ROWS, cols);
+                float *X = xmalloc(sizeof(float) * (size_t)(TMAX * cols));
+                float *Y1 = xmalloc(sizeof(float) * TMAX * ROWS), *Y2 = xmalloc(sizeof(float) * TMAX * ROWS);
+                float *Yv = xmalloc(sizeof(float) * TMAX * ROWS);
+                double *mag = xmalloc(sizeof(double) * TMAX * ROWS);
+                for (int64_t c = 0; c < TMAX * cols; c++) X[c] = frand() * (c % 7 == 0 ? 4.0f : 1.0f);
+                citer_set_threads(2);
+                for (int k = 0; k < TMAX; k++) {
+                    citer_matvec(&t.m, X + k * cols, Yv + k * ROWS);
+                    for (int r = 0; r < ROWS; r++) {
+                        double m = 0;
+                        for (int64_t c = 0; c < cols; c++) m += fabs(t.deq[r * cols + c] * X[k * cols + c]);
+                        mag[k * ROWS + r] = m > 0 ? m : 1;
+                    }
+                }
+                int exact = !strcmp(kernel_sets[s], "scalar") || !strcmp(kernel_sets[s], "avx512");
+                int bad_bits = 0, bad_threads = 0;
+                for (int T = 1; T <= TMAX; T++) {
+                    citer_set_threads(1);
+                    citer_matmul(&t.m, X, T, Y1);
+                    citer_set_threads(2);
+                    citer_matmul(&t.m, X, T, Y2);
+                    if (memcmp(Y1, Y2, sizeof(float) * (size_t)(T * ROWS)) != 0) bad_threads++;
+                    for (int i = 0; i < T * ROWS; i++) {
+                        int same = exact ? Y1[i] == Yv[i] : fabs(Y1[i] - Yv[i]) <= 1e-5 * mag[i];
+                        if (!same && bad_bits++ < 3)
+                            printf("  %s type %d cols %lld T %d token %d row %d: %.9g, matvec %.9g\n", kernel_sets[s],
+                                   types[ti], (long long)cols, T, i / ROWS, i % ROWS, Y1[i], Yv[i]);
+                    }
+                }
+                CHECK(bad_bits == 0, "%s type %d cols %lld: %d outputs differ from the int8 matvec", kernel_sets[s],
+                      types[ti], (long long)cols, bad_bits);
+                CHECK(bad_threads == 0, "%s type %d cols %lld: 1 and 2 threads differ for %d values of T",
+                      kernel_sets[s], types[ti], (long long)cols, bad_threads);
+                free(X), free(Y1), free(Y2), free(Yv), free(mag);
+                free_matrix(&t);
+            }
+        printf("  %s: int8 small batches %s the int8 matvec\n", kernel_sets[s],
+               !strcmp(kernel_sets[s], "avx2") ? "(f32 activations) within 1e-5 of" : "bit for bit equal to");
+    }
+    citer_kernels_force(NULL);
+    citer_set_matmul_small_limit(old_limit);
+    citer_set_int8_activations(old);
+}
+
 /* The kernel sets' row dequantizers give the reference's bits (they do the same f32 products). */
 static void test_deq_rows(void)
 {
@@ -733,6 +795,7 @@ int main(void)
     RUN(test_int8_activations);
     RUN(test_matmul);
     RUN(test_matmul_every_T);
+    RUN(test_matmul_int8_every_T);
     RUN(test_deq_rows);
     RUN(test_matrix_row);
     return t_exit();
