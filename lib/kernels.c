@@ -121,7 +121,7 @@ static float sdot8_q4_0(const void *row, const citer_xq8 *x, int64_t n)
     return t;
 }
 
-/* small-batch int8 tiles: each token's dot as the matvec computes it */
+/* small-batch int8 tiles (sets without i8_matmul): each token's dot as the scalar matvec computes it */
 static void stile8_q8_0(const uint8_t *row, const citer_xq8 *const x[4], int64_t n, float out[4])
 {
     for (int t = 0; t < 4; t++) out[t] = sdot8_q8_0(row, x[t], n);
@@ -149,8 +149,6 @@ const citer_kernel_set citer_kernels_scalar = {
     .dot_f32 = sdot_f32,
     .q8_0_i8 = sdot8_q8_0,
     .q4_0_i8 = sdot8_q4_0,
-    .q8_0_i8_tile = stile8_q8_0,
-    .q4_0_i8_tile = stile8_q4_0,
     .tile4 = stile4,
 };
 
@@ -531,7 +529,15 @@ typedef struct {
     float *Y;
     int64_t T;
     void (*tile)(const uint8_t *row, const citer_xq8 *const x[4], int64_t n, float out[4]);
+    void (*fast)(int type, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t g0, int64_t g1,
+                 const citer_xq8 *xq, int64_t T, int64_t n, float *Y);
 } matmul8_job;
+
+static void matmul_small_i8_groups(void *arg, int64_t begin, int64_t end)
+{
+    const matmul8_job *j = arg;
+    j->fast(j->w->type, j->w->data, j->w->row_bytes, j->w->rows, begin, end, j->xq, j->T, j->w->cols, j->Y);
+}
 
 static void matmul_small_i8(void *arg, int64_t begin, int64_t end)
 {
@@ -556,7 +562,9 @@ static void matmul_small_i8(void *arg, int64_t begin, int64_t end)
 }
 
 static void matmul_i8(const citer_matrix *w, const float *X, int64_t T, float *Y,
-                      void (*tile)(const uint8_t *, const citer_xq8 *const[4], int64_t, float[4]))
+                      void (*tile)(const uint8_t *, const citer_xq8 *const[4], int64_t, float[4]),
+                      void (*fast)(int, const uint8_t *, size_t, int64_t, int64_t, int64_t, const citer_xq8 *, int64_t,
+                                   int64_t, float *))
 {
     int64_t n = w->cols;
     citer_xq8 *xq = xmalloc(sizeof *xq * (size_t)T);
@@ -566,8 +574,9 @@ static void matmul_i8(const citer_matrix *w, const float *X, int64_t T, float *Y
         xq8_place(&xq[t], mem + xq8_bytes(n) * (size_t)t, n);
         quantize_into(&xq[t], X + t * n, n);
     }
-    matmul8_job j = {w, xq, Y, T, tile};
-    citer_parallel_for(w->rows, matmul_small_i8, &j);
+    matmul8_job j = {w, xq, Y, T, tile, fast};
+    if (fast) citer_parallel_for((w->rows + 3) / 4, matmul_small_i8_groups, &j);
+    else citer_parallel_for(w->rows, matmul_small_i8, &j);
     free(mem);
     free(xq);
 }
@@ -614,11 +623,11 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
     if (T <= citer_matmul_small_limit()) {
         if (int8_activations() && (w->type == GGML_Q8_0 || w->type == GGML_Q4_0)) {
             const citer_kernel_set *k8 = int8_set(j.ks);
-            void (*tile)(const uint8_t *, const citer_xq8 *const[4], int64_t, float[4]) =
-                w->type == GGML_Q8_0 ? k8->q8_0_i8_tile : k8->q4_0_i8_tile;
+            int q8 = w->type == GGML_Q8_0;
             /* only where the matvec also uses int8 (the set has int8 kernels) */
-            if (tile && (w->type == GGML_Q8_0 ? k8->q8_0_i8 : k8->q4_0_i8)) {
-                matmul_i8(w, X, T, Y, tile);
+            if (q8 ? k8->q8_0_i8 : k8->q4_0_i8) {
+                matmul_i8(w, X, T, Y, k8->i8_matmul ? NULL : q8 ? stile8_q8_0 : stile8_q4_0,
+                          k8->i8_matmul);
                 return;
             }
         }
