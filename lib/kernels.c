@@ -11,7 +11,9 @@
  * x 4 tokens per tile): T tokens cost one pass over the weights and their conversion to f32
  * plus T times the FMAs, not T matvecs (each of which converts the weights again). Every output
  * is one accumulation in a fixed order, so a token's result depends neither on the thread count
- * nor on T. Fewer tokens are T matvecs.
+ * nor on T. Fewer tokens are T matvecs. With int8 activations (Q8_0, Q4_0) the T tokens are
+ * quantized once and the kernel set's i8_matmul multiplies 4 rows x 4 tokens per register with
+ * integer dot products (kernels_x86.c), each output the bits of the scalar int8 matvec.
  *
  * Larger matmuls dequantize tiles of TILE rows to f32 and multiply them with OpenBLAS sgemm. The
  * tiles are distributed over our own thread pool and OpenBLAS is kept at one thread, so the two
