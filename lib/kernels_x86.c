@@ -831,7 +831,8 @@ VNNI static void vnni_i8_matmul(int type, const uint8_t *w, size_t row_bytes, in
     size_t bs = type == GGML_Q8_0 ? 34 : 18;
     i8_tokblk *xa = aligned_alloc(64, sizeof *xa * (size_t)(T4 * nb));
     i8_rowblk *wa = aligned_alloc(64, sizeof *wa * I8_CHUNK * I8_GROUPS);
-    __m512 *acc = aligned_alloc(64, sizeof(__m512) * (size_t)(T4 * I8_GROUPS));
+    __m512 *acc = aligned_alloc(64, sizeof(__m512) * (size_t)(T4 * I8_GROUPS) *
+                                        (size_t)((g1 - g0 + I8_GROUPS - 1) / I8_GROUPS));
     if (!xa || !wa || !acc) abort();
     for (int64_t tt = 0; tt < T4; tt++)
         for (int64_t b = 0; b < nb; b++) {
@@ -853,13 +854,18 @@ VNNI static void vnni_i8_matmul(int type, const uint8_t *w, size_t row_bytes, in
     /* dword 4g+r of the interleaved block: dword g of row r (rows 0-1 in z01, 2-3 in z23) */
     const __m512i lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
     const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(4));
+    /* chunks of columns outermost: the chunk's activations stay in cache while all the rows pass
+     * (each output still sums its blocks in order) */
+    int64_t nset = (g1 - g0 + I8_GROUPS - 1) / I8_GROUPS;
+    for (int64_t k = 0; k < nset * T4 * I8_GROUPS; k++) acc[k] = _mm512_setzero_ps();
+    for (int64_t c0 = 0; c0 < nb; c0 += I8_CHUNK)
     for (int64_t grp = g0; grp < g1; grp += I8_GROUPS) {
         int64_t r0 = 4 * grp;
+        __m512 *acc_set = acc + (grp - g0) / I8_GROUPS * T4 * I8_GROUPS;
         const uint8_t *row[4 * I8_GROUPS];
         for (int r = 0; r < 4 * I8_GROUPS; r++) /* past the range: its last row again, results dropped */
             row[r] = w + (size_t)(r0 + r < 4 * g1 && r0 + r < rows ? r0 + r : (4 * g1 < rows ? 4 * g1 : rows) - 1) * row_bytes;
-        for (int64_t k = 0; k < T4 * I8_GROUPS; k++) acc[k] = _mm512_setzero_ps();
-        for (int64_t c0 = 0; c0 < nb; c0 += I8_CHUNK) {
+        {
             int64_t nc = nb - c0 < I8_CHUNK ? nb - c0 : I8_CHUNK;
             for (int k = 0; k < I8_GROUPS; k++)
                 for (int64_t b = 0; b < nc; b++) {
@@ -884,7 +890,7 @@ VNNI static void vnni_i8_matmul(int type, const uint8_t *w, size_t row_bytes, in
                 const i8_tokblk *xb = &xa[tt * nb + c0];
                 __m512 a[I8_GROUPS];
                 _Pragma("GCC unroll 8")
-                for (int k = 0; k < I8_GROUPS; k++) a[k] = acc[tt * I8_GROUPS + k];
+                for (int k = 0; k < I8_GROUPS; k++) a[k] = acc_set[tt * I8_GROUPS + k];
                 for (int64_t b = 0; b < nc; b++, xb++) {
                     /* two chains per group (even and odd g, exact integer sums) hide vpdpbusd's latency */
                     __m512i s[I8_GROUPS], s2[I8_GROUPS];
@@ -910,13 +916,14 @@ VNNI static void vnni_i8_matmul(int type, const uint8_t *w, size_t row_bytes, in
                         a[k] = _mm512_add_ps(a[k], _mm512_mul_ps(sc, _mm512_cvtepi32_ps(s[k])));
                     }
                 }
-                for (int k = 0; k < I8_GROUPS; k++) acc[tt * I8_GROUPS + k] = a[k];
+                for (int k = 0; k < I8_GROUPS; k++) acc_set[tt * I8_GROUPS + k] = a[k];
             }
         }
+        if (c0 + I8_CHUNK < nb) continue;
         for (int64_t tt = 0; tt < T4; tt++)
             for (int k = 0; k < I8_GROUPS; k++) {
                 float o[16];
-                _mm512_storeu_ps(o, acc[tt * I8_GROUPS + k]);
+                _mm512_storeu_ps(o, acc_set[tt * I8_GROUPS + k]);
                 for (int t = 0; t < 4 && 4 * tt + t < T; t++)
                     for (int r = 0; r < 4; r++) {
                         int64_t rr = r0 + 4 * k + r;
