@@ -5,7 +5,9 @@
  * Shapes of Qwen2.5-1.5B (hidden 1536, FFN 8960, 256 KV rows) in Q8_0 (and other types with
  * an argument: f16 q4_0 q4_K q6_K ...), each copied over ~256 MB so that every call streams its
  * weights from memory, as a forward pass over all layers does. CITER_BENCH_QUICK=1: fewer T.
- * T = 2 and 3 are matvecs on both paths (kernels.c SMALL_MIN_T). */
+ * T = 2 and 3 are matvecs on both paths (kernels.c SMALL_MIN_T). For Q8_0 and Q4_0 also the
+ * int8 activation mode (citer_set_int8_activations): its matvec, and its small-batch path in
+ * f32 matvecs and in int8 matvecs. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,8 +81,16 @@ int main(int argc, char **argv)
             citer_matrix m[1024];
             for (int i = 0; i < nmat; i++) citer_matrix_init(&m[i], types[ti], rows, cols, buf + mb * (size_t)i);
             printf("%s %lldx%lld (%.1f MB):\n", tname, (long long)rows, (long long)cols, (double)mb / 1e6);
-            double t1 = per_call(m, nmat, X, 1, Y);
-            printf("  T=1 matvec %.3f ms\n", t1 * 1e3);
+            double t1 = per_call(m, nmat, X, 1, Y), t1i = 0;
+            int int8 = types[ti] == GGML_Q8_0 || types[ti] == GGML_Q4_0;
+            if (int8) {
+                int old8 = citer_set_int8_activations(1);
+                t1i = per_call(m, nmat, X, 1, Y);
+                citer_set_int8_activations(old8);
+                printf("  T=1 matvec %.3f ms, with int8 activations %.3f ms\n", t1 * 1e3, t1i * 1e3);
+            } else {
+                printf("  T=1 matvec %.3f ms\n", t1 * 1e3);
+            }
             for (int k = 0; k < nT; k++) {
                 int64_t T = Ts[k];
                 if (T == 1) continue;
@@ -88,9 +98,19 @@ int main(int argc, char **argv)
                 double ts = per_call(m, nmat, X, T, Y);
                 citer_set_matmul_small_limit(1);
                 double tg = per_call(m, nmat, X, T, Y);
+                double t8 = 0;
+                if (int8) {
+                    int old8 = citer_set_int8_activations(1);
+                    citer_set_matmul_small_limit(1000);
+                    t8 = per_call(m, nmat, X, T, Y);
+                    citer_set_int8_activations(old8);
+                }
                 citer_set_matmul_small_limit(old);
-                printf("  T=%-3lld small %8.3f ms = %5.2f matvecs   sgemm %8.3f ms = %5.2f matvecs   %s\n",
-                       (long long)T, ts * 1e3, ts / t1, tg * 1e3, tg / t1, ts <= tg ? "small" : "sgemm");
+                printf("  T=%-3lld small %8.3f ms = %5.2f matvecs   sgemm %8.3f ms = %5.2f matvecs   %s", (long long)T,
+                       ts * 1e3, ts / t1, tg * 1e3, tg / t1, ts <= tg ? "small" : "sgemm");
+                if (int8)
+                    printf("   int8 small %8.3f ms = %5.2f matvecs = %5.2f int8 matvecs", t8 * 1e3, t8 / t1, t8 / t1i);
+                printf("\n");
             }
         }
     }

@@ -11,7 +11,9 @@
  * x 4 tokens per tile): T tokens cost one pass over the weights and their conversion to f32
  * plus T times the FMAs, not T matvecs (each of which converts the weights again). Every output
  * is one accumulation in a fixed order, so a token's result depends neither on the thread count
- * nor on T. Fewer tokens are T matvecs.
+ * nor on T. Fewer tokens are T matvecs. With int8 activations (Q8_0, Q4_0) the T tokens are
+ * quantized once and the kernel set's i8_matmul multiplies 4 rows x 4 tokens per register with
+ * integer dot products (kernels_x86.c), each output the bits of the scalar int8 matvec.
  *
  * Larger matmuls dequantize tiles of TILE rows to f32 and multiply them with OpenBLAS sgemm. The
  * tiles are distributed over our own thread pool and OpenBLAS is kept at one thread, so the two
@@ -121,6 +123,17 @@ static float sdot8_q4_0(const void *row, const citer_xq8 *x, int64_t n)
     return t;
 }
 
+/* small-batch int8 tiles (sets without i8_matmul): each token's dot as the scalar matvec computes it */
+static void stile8_q8_0(const uint8_t *row, const citer_xq8 *const x[4], int64_t n, float out[4])
+{
+    for (int t = 0; t < 4; t++) out[t] = sdot8_q8_0(row, x[t], n);
+}
+
+static void stile8_q4_0(const uint8_t *row, const citer_xq8 *const x[4], int64_t n, float out[4])
+{
+    for (int t = 0; t < 4; t++) out[t] = sdot8_q4_0(row, x[t], n);
+}
+
 /* small-batch tile: one sdot_f32 per output (the same whatever T) */
 static void stile4(const float *const w[4], const float *X, int64_t T, int64_t cols, float *out)
 {
@@ -220,24 +233,21 @@ typedef struct {
 static void xq8_free(void *p) { free(p); }
 static void xq8_key_init(void) { pthread_key_create(&xq8_key, xq8_free); }
 
-/* Quantize x (n a multiple of 32) into the calling thread's buffer. */
-static const citer_xq8 *quantize_activations(const float *x, int64_t n)
+/* Bytes of a quantized vector of n elements: q, d, dl, c128, c8. */
+static size_t xq8_bytes(int64_t n) { return (size_t)n / 32 * sizeof(float) + (size_t)n / 4 * 12 + (size_t)n; }
+
+/* Point q's arrays into mem (xq8_bytes(n) bytes; 4-byte arrays first for alignment). */
+static void xq8_place(citer_xq8 *q, void *mem, int64_t n)
 {
-    pthread_once(&xq8_once, xq8_key_init);
-    xq8_buf *b = pthread_getspecific(xq8_key);
-    if (!b || b->cap < n) {
-        free(b);
-        /* one allocation: header, then q, d, dl, c128, c8 (4-byte arrays first for alignment) */
-        b = xmalloc(sizeof *b + (size_t)n / 32 * sizeof(float) + (size_t)n / 4 * 12 + (size_t)n);
-        b->cap = n;
-        b->x.d = (float *)(b + 1);
-        b->x.dl = b->x.d + n / 32;
-        b->x.c128 = (int32_t *)(b->x.dl + n / 4);
-        b->x.c8 = b->x.c128 + n / 4;
-        b->x.q = (int8_t *)(b->x.c8 + n / 4);
-        pthread_setspecific(xq8_key, b);
-    }
-    citer_xq8 *q = &b->x;
+    q->d = mem;
+    q->dl = q->d + n / 32;
+    q->c128 = (int32_t *)(q->dl + n / 4);
+    q->c8 = q->c128 + n / 4;
+    q->q = (int8_t *)(q->c8 + n / 4);
+}
+
+static void quantize_into(citer_xq8 *q, const float *x, int64_t n)
+{
     q->n = n;
     for (int64_t i = 0; i < n / QK; i++) {
         const float *v = x + i * QK;
@@ -254,7 +264,22 @@ static const citer_xq8 *quantize_activations(const float *x, int64_t n)
             q->c8[i * 8 + g] = -8 * sum;
         }
     }
-    return q;
+}
+
+/* Quantize x (n a multiple of 32) into the calling thread's buffer. */
+static const citer_xq8 *quantize_activations(const float *x, int64_t n)
+{
+    pthread_once(&xq8_once, xq8_key_init);
+    xq8_buf *b = pthread_getspecific(xq8_key);
+    if (!b || b->cap < n) {
+        free(b);
+        b = xmalloc(sizeof *b + xq8_bytes(n));
+        b->cap = n;
+        xq8_place(&b->x, b + 1, n);
+        pthread_setspecific(xq8_key, b);
+    }
+    quantize_into(&b->x, x, n);
+    return &b->x;
 }
 
 /* ---- attention helpers ---- */
@@ -338,6 +363,13 @@ static void matvec_rows(void *arg, int64_t begin, int64_t end)
     }
 }
 
+/* The set whose int8 kernels run with set ks: the AVX-512 int8 kernels need VNNI; without it,
+ * the scalar int8 kernels. */
+static const citer_kernel_set *int8_set(const citer_kernel_set *ks)
+{
+    return ks == &citer_kernels_avx512 && !citer_cpu_has_avx512vnni() ? &citer_kernels_scalar : ks;
+}
+
 static void matvec_part_init(matvec_part *p, const citer_kernel_set *ks, const citer_matrix *w, float *y,
                              int64_t first)
 {
@@ -359,7 +391,7 @@ static void matvec_part_init(matvec_part *p, const citer_kernel_set *ks, const c
     }
     if (int8_activations()) {
         /* the AVX-512 int8 kernels need VNNI; without it, the scalar int8 kernels */
-        const citer_kernel_set *k8 = ks == &citer_kernels_avx512 && !citer_cpu_has_avx512vnni() ? &citer_kernels_scalar : ks;
+        const citer_kernel_set *k8 = int8_set(ks);
         if (w->type == GGML_Q8_0) p->dot8 = k8->q8_0_i8;
         if (w->type == GGML_Q4_0) p->dot8 = k8->q4_0_i8;
     }
@@ -406,6 +438,10 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y) { citer_matve
 /* How far ahead (in groups of 4 rows) the small-batch path prefetches weights. */
 #ifndef PREFETCH_GROUPS
 #define PREFETCH_GROUPS 2
+#endif
+/* The same for the int8 small-batch path, in rows. */
+#ifndef PREFETCH_ROWS8
+#define PREFETCH_ROWS8 4
 #endif
 
 static atomic_int small_limit = -1; /* -1: not yet read from the environment */
@@ -486,6 +522,67 @@ static void matmul_small(void *arg, int64_t begin, int64_t end)
     free(buf);
 }
 
+/* The small-batch path with int8 activations (Q8_0, Q4_0): the T tokens quantized once, each
+ * row read once for them all, in tiles of 4 tokens; every output has the bits of the int8
+ * matvec of its token (the tile kernels repeat the matvec kernels' arithmetic). */
+typedef struct {
+    const citer_matrix *w;
+    const citer_xq8 *xq; /* [T] */
+    float *Y;
+    int64_t T;
+    void (*tile)(const uint8_t *row, const citer_xq8 *const x[4], int64_t n, float out[4]);
+    void (*fast)(int type, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t g0, int64_t g1,
+                 const citer_xq8 *xq, int64_t T, int64_t n, float *Y);
+} matmul8_job;
+
+static void matmul_small_i8_groups(void *arg, int64_t begin, int64_t end)
+{
+    const matmul8_job *j = arg;
+    j->fast(j->w->type, j->w->data, j->w->row_bytes, j->w->rows, begin, end, j->xq, j->T, j->w->cols, j->Y);
+}
+
+static void matmul_small_i8(void *arg, int64_t begin, int64_t end)
+{
+    const matmul8_job *j = arg;
+    const citer_matrix *w = j->w;
+    int64_t T = j->T;
+    for (int64_t r = begin; r < end; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        if (r + PREFETCH_ROWS8 < end) {
+            const char *p = (const char *)row + PREFETCH_ROWS8 * w->row_bytes;
+            for (size_t o = 0; o < w->row_bytes; o += 64) __builtin_prefetch(p + o);
+        }
+        for (int64_t t0 = 0; t0 < T; t0 += 4) {
+            const citer_xq8 *x[4];
+            float out[4];
+            int nt = T - t0 < 4 ? (int)(T - t0) : 4;
+            for (int t = 0; t < 4; t++) x[t] = &j->xq[t0 + (t < nt ? t : nt - 1)]; /* a short tile repeats its last token */
+            j->tile(row, x, w->cols, out);
+            for (int t = 0; t < nt; t++) j->Y[(t0 + t) * w->rows + r] = out[t];
+        }
+    }
+}
+
+static void matmul_i8(const citer_matrix *w, const float *X, int64_t T, float *Y,
+                      void (*tile)(const uint8_t *, const citer_xq8 *const[4], int64_t, float[4]),
+                      void (*fast)(int, const uint8_t *, size_t, int64_t, int64_t, int64_t, const citer_xq8 *, int64_t,
+                                   int64_t, float *))
+{
+    int64_t n = w->cols;
+    citer_xq8 *xq = xmalloc(sizeof *xq * (size_t)T);
+    /* xq8_bytes(n) is a multiple of 4: every vector's float arrays stay aligned */
+    char *mem = xmalloc(xq8_bytes(n) * (size_t)T);
+    for (int64_t t = 0; t < T; t++) {
+        xq8_place(&xq[t], mem + xq8_bytes(n) * (size_t)t, n);
+        quantize_into(&xq[t], X + t * n, n);
+    }
+    matmul8_job j = {w, xq, Y, T, tile, fast};
+    if (fast) citer_parallel_for((w->rows + 3) / 4, matmul_small_i8_groups, &j);
+    else citer_parallel_for(w->rows, matmul_small_i8, &j);
+    free(mem);
+    free(xq);
+}
+
 static void matmul_tiles(void *arg, int64_t begin, int64_t end)
 {
     const matmul_job *j = arg;
@@ -526,6 +623,16 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     matmul_job j = {w, X, Y, T, kset()};
     if (T <= citer_matmul_small_limit()) {
+        if (int8_activations() && (w->type == GGML_Q8_0 || w->type == GGML_Q4_0)) {
+            const citer_kernel_set *k8 = int8_set(j.ks);
+            int q8 = w->type == GGML_Q8_0;
+            /* only where the matvec also uses int8 (the set has int8 kernels) */
+            if (q8 ? k8->q8_0_i8 : k8->q4_0_i8) {
+                matmul_i8(w, X, T, Y, k8->i8_matmul ? NULL : q8 ? stile8_q8_0 : stile8_q4_0,
+                          k8->i8_matmul);
+                return;
+            }
+        }
         citer_parallel_for((w->rows + 3) / 4, matmul_small, &j);
         return;
     }

@@ -40,7 +40,7 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y);
  * T citer_matvec calls (the same bits as decoding them one by one); 4 <= T <= the small-batch
  * limit (an append of a few tokens) reads the weights once for all T tokens, with results that
  * do not depend on T; larger T uses sgemm. The int8 activation mode below applies to the
- * matvecs only. */
+ * matvecs and the small-batch path (not to sgemm). */
 void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y);
 /* The largest T of matmul's small-batch path (CITER_MATMUL_SMALL_T in the environment overrides
  * the default); the setter (t < 1: the default) returns the previous limit and is a hook for
@@ -81,7 +81,11 @@ void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t 
  * bottleneck, but not exact: a dot product is off by ~0.3% of sum|w x| (tests/t_kernels.c) and
  * the logits of a q8_0 model by ~1e-2 relative L2. Off by default (f32 activations, results
  * within f32 rounding of dequantize-then-f32); on with citer_set_int8_activations(1) or
- * CITER_INT8_ACT=1 in the environment. Returns the previous setting; call while no kernel runs. */
+ * CITER_INT8_ACT=1 in the environment. In this mode matmul's small-batch path quantizes its
+ * T tokens once and multiplies them with integer dot products too: each output has the bits of
+ * the scalar int8 matvec of its token (the AVX-512 VNNI matvec sums in another order: within
+ * f32 rounding of it); sets without int8 kernels (AVX2) keep f32 activations. Returns the
+ * previous setting; call while no kernel runs. */
 int citer_set_int8_activations(int on);
 
 /* Instruction set of the matvec kernels: "scalar", "avx2" (AVX2+FMA+F16C) or "avx512"

@@ -628,6 +628,77 @@ static void test_matmul_every_T(void)
     }
 }
 
+/* Int8 activation mode on the small-batch path: for every T in 1..40, with 1 and 2 threads, on
+ * every kernel set, each token's outputs are within 1e-5 of sum|w x| of the set's int8 matvec
+ * of that token alone, and for T >= 4 (the small-batch path) the bits of the scalar int8
+ * matvec (the scalar and AVX-512 VNNI batch kernels do its arithmetic: integer block dots,
+ * then t += (dw*dx)*s block by block), so a token's result does not depend on T. Columns: 32,
+ * 96, 608 (odd block counts), 4864; 37 rows (a partial group of 4). A set without int8 kernels
+ * (avx2) uses f32 activations on both paths. */
+static void test_matmul_int8_every_T(void)
+{
+    enum { TMAX = 40, ROWS = 37 };
+    static const int types[] = {GGML_Q8_0, GGML_Q4_0};
+    static const int64_t cols_list[] = {32, 96, 608, 4864};
+    int old = citer_set_int8_activations(1), old_limit = citer_set_matmul_small_limit(64);
+    for (size_t s = 0; s < sizeof kernel_sets / sizeof *kernel_sets; s++) {
+        if (citer_kernels_force(kernel_sets[s]) != 0) continue;
+        int exact = strcmp(kernel_sets[s], "avx2") != 0;
+        for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
+            for (size_t ci = 0; ci < sizeof cols_list / sizeof *cols_list; ci++) {
+                int64_t cols = cols_list[ci];
+                test_matrix t;
+                make_matrix(&t, types[ti], ROWS, cols);
+                float *X = xmalloc(sizeof(float) * (size_t)(TMAX * cols));
+                float *Y1 = xmalloc(sizeof(float) * TMAX * ROWS), *Y2 = xmalloc(sizeof(float) * TMAX * ROWS);
+                float *Yv = xmalloc(sizeof(float) * TMAX * ROWS), *Ys = xmalloc(sizeof(float) * TMAX * ROWS);
+                double *mag = xmalloc(sizeof(double) * TMAX * ROWS);
+                for (int64_t c = 0; c < TMAX * cols; c++) X[c] = frand() * (c % 7 == 0 ? 4.0f : 1.0f);
+                citer_set_threads(2);
+                for (int k = 0; k < TMAX; k++) {
+                    citer_kernels_force("scalar");
+                    citer_matvec(&t.m, X + k * cols, Ys + k * ROWS);
+                    citer_kernels_force(kernel_sets[s]);
+                    citer_matvec(&t.m, X + k * cols, Yv + k * ROWS);
+                    for (int r = 0; r < ROWS; r++) {
+                        double m = 0;
+                        for (int64_t c = 0; c < cols; c++) m += fabs(t.deq[r * cols + c] * X[k * cols + c]);
+                        mag[k * ROWS + r] = m > 0 ? m : 1;
+                    }
+                }
+                int bad_bits = 0, bad_err = 0, bad_threads = 0;
+                for (int T = 1; T <= TMAX; T++) {
+                    citer_set_threads(1);
+                    citer_matmul(&t.m, X, T, Y1);
+                    citer_set_threads(2);
+                    citer_matmul(&t.m, X, T, Y2);
+                    if (memcmp(Y1, Y2, sizeof(float) * (size_t)(T * ROWS)) != 0) bad_threads++;
+                    for (int i = 0; i < T * ROWS; i++) {
+                        if (fabs(Y1[i] - Yv[i]) > 1e-5 * mag[i] && bad_err++ < 3)
+                            printf("  %s type %d cols %lld T %d token %d row %d: %.9g, matvec %.9g\n", kernel_sets[s],
+                                   types[ti], (long long)cols, T, i / ROWS, i % ROWS, Y1[i], Yv[i]);
+                        if (exact && T >= 4 && Y1[i] != Ys[i] && bad_bits++ < 3)
+                            printf("  %s type %d cols %lld T %d token %d row %d: %.9g, scalar int8 matvec %.9g\n",
+                                   kernel_sets[s], types[ti], (long long)cols, T, i / ROWS, i % ROWS, Y1[i], Ys[i]);
+                    }
+                }
+                CHECK(bad_err == 0, "%s type %d cols %lld: %d outputs beyond 1e-5 of the int8 matvec", kernel_sets[s],
+                      types[ti], (long long)cols, bad_err);
+                CHECK(bad_bits == 0, "%s type %d cols %lld: %d outputs not the scalar int8 matvec's bits",
+                      kernel_sets[s], types[ti], (long long)cols, bad_bits);
+                CHECK(bad_threads == 0, "%s type %d cols %lld: 1 and 2 threads differ for %d values of T",
+                      kernel_sets[s], types[ti], (long long)cols, bad_threads);
+                free(X), free(Y1), free(Y2), free(Yv), free(Ys), free(mag);
+                free_matrix(&t);
+            }
+        printf("  %s: int8 small batches within 1e-5 of the set's int8 matvec%s\n", kernel_sets[s],
+               exact ? ", bit for bit the scalar int8 matvec" : " (f32 activations)");
+    }
+    citer_kernels_force(NULL);
+    citer_set_matmul_small_limit(old_limit);
+    citer_set_int8_activations(old);
+}
+
 /* The kernel sets' row dequantizers give the reference's bits (they do the same f32 products). */
 static void test_deq_rows(void)
 {
@@ -733,6 +804,7 @@ int main(void)
     RUN(test_int8_activations);
     RUN(test_matmul);
     RUN(test_matmul_every_T);
+    RUN(test_matmul_int8_every_T);
     RUN(test_deq_rows);
     RUN(test_matrix_row);
     return t_exit();
