@@ -30,8 +30,6 @@
 #include "kernels_impl.h"
 #include "util.h"
 
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
 
 /* ---- scalar kernels ---- */
 
@@ -617,10 +615,7 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
         for (int64_t t = 0; t < T; t++) citer_matvec(w, X + t * w->cols, Y + t * w->rows);
         return;
     }
-    /* OpenBLAS at one thread from the first prefill on, whichever path runs: its own threads
-     * would compete with the pool's (and other cblas users, the router's MLP, rely on this:
-     * 0.5 ms a step against 1 ms with OpenBLAS threads on a 2-core machine) */
-    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    citer_blas_one_thread();
     matmul_job j = {w, X, Y, T, kset()};
     if (T <= citer_matmul_small_limit()) {
         if (int8_activations() && (w->type == GGML_Q8_0 || w->type == GGML_Q4_0)) {

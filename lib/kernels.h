@@ -72,8 +72,12 @@ int citer_get_threads(void);
  * lazily. One dispatch at a time: a call made while another runs (from another thread, or nested
  * inside fn) runs the whole range serially in the caller. citer_set_threads must not be called
  * while a citer_parallel_for runs. matmul calls OpenBLAS from the pool's threads and keeps
- * OpenBLAS itself at one thread (openblas_set_num_threads(1)). */
+ * OpenBLAS itself at one thread (citer_blas_one_thread). */
 void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end), void *arg);
+/* OpenBLAS at one thread: its own threads would compete with the pool's (on 2 cores the
+ * router's MLP took 1 ms a step with them, 0.5 ms without). For every cblas user beside the
+ * pool: matmul, the LM trainer, router inference. Cheap enough to call per use. */
+void citer_blas_one_thread(void);
 
 /* Int8 activation mode for quantized weights (Q8_0, Q4_0): the activation vector is rounded to
  * 8 bits per block of 32 once per matvec and multiplied with integer dot products (AVX-512 VNNI

@@ -18,8 +18,6 @@
 #include "safetensors.h"
 #include "util.h"
 
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
 
 /* ---------------------------------------------------------------- configuration and layout */
 
@@ -455,10 +453,6 @@ static void gemm_work(void *arg, int64_t b, int64_t e)
     }
 }
 
-static void blas_one_thread(void)
-{
-    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-}
 
 /* Y = X W^T: X rows x in, W out x in. */
 static void linear(const float *X, const float *W, float *Y, int rows, int in, int out)
@@ -744,7 +738,7 @@ static void backward(lmt_model *m, lmt_acts *a, const int32_t *inputs)
 double lmt_step_loss(lmt_model *m, const int32_t *inputs, const int32_t *targets, const float *weights, int B, int T,
                      int backward_pass)
 {
-    blas_one_thread();
+    citer_blas_one_thread();
     lmt_acts *a = acts_get(m, B, T);
     size_t N = (size_t)B * T;
     forward(m, a, inputs);
@@ -762,7 +756,7 @@ double lmt_step_loss(lmt_model *m, const int32_t *inputs, const int32_t *targets
 
 void lmt_logits(lmt_model *m, const int32_t *tokens, int T, float *logits)
 {
-    blas_one_thread();
+    citer_blas_one_thread();
     lmt_acts *a = acts_get(m, 1, T);
     forward(m, a, tokens);
     memcpy(logits, a->logits, (size_t)T * m->cfg.vocab_size * sizeof *logits);

@@ -1,5 +1,6 @@
 /* router: the MLP's inference, its safetensors file, and building routers (see router.h). */
 #include "router.h"
+#include "kernels.h"
 #include "safetensors.h"
 #include "util.h"
 
@@ -124,6 +125,7 @@ static float sigmoid(float z)
 float citer_router_score_with(const citer_router *r, const float *hidden, float *scratch)
 {
     float *a = scratch, *b = scratch + r->scratch_len / 2;
+    citer_blas_one_thread(); /* beside the engine's pool, per token */
     for (int i = 0; i < r->dim; i++) a[i] = (hidden[i] - r->norm_mean[i]) / r->norm_std[i];
     const float *scale = r->bn_scale, *shift = r->bn_shift;
     for (int k = 0; k < r->n_hidden; k++) {

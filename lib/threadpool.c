@@ -22,6 +22,14 @@
 
 #include "kernels.h"
 
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+
+void citer_blas_one_thread(void)
+{
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+}
+
 #define MAX_THREADS 64
 /* Spin iterations (each a pause instruction, ~10-40 ns) before a worker goes to sleep. */
 #define SPIN_ITERS 50000
