@@ -577,7 +577,7 @@ citer_router *citer_router_train(const citer_features *fs, const citer_train_opt
         else tr[n_tr++] = i, pos_tr += fs->label[i];
     }
     free(is_val);
-    citer_router *r = NULL, *best = NULL, *grad = NULL;
+    citer_router *r = NULL, *best = NULL, *grad = NULL, *ret = NULL;
     float *xb = NULL, *yb = NULL, *wb = NULL, *m1 = NULL, *m2 = NULL;
     if (n_tr < 2) {
         citer_set_error("%zu training records: at least 2 are needed", n_tr);
@@ -718,16 +718,8 @@ citer_router *citer_router_train(const citer_features *fs, const citer_train_opt
     if (sum)
         *sum = (citer_train_summary){epochs_run, best_epoch, best_train, n_va > 0, best_vm, n_tr,
                                      n_va};
-    citer_router_free(r);
-    citer_router_free(grad);
-    free(tr);
-    free(va);
-    free(xb);
-    free(yb);
-    free(wb);
-    free(m1);
-    free(m2);
-    return best;
+    ret = best;
+    best = NULL;
 fail:
     citer_router_free(r);
     citer_router_free(grad);
@@ -739,5 +731,5 @@ fail:
     free(wb);
     free(m1);
     free(m2);
-    return NULL;
+    return ret;
 }
