@@ -44,7 +44,7 @@ $(BINDIR)/%: tools/%.c $(LIB) $(wildcard lib/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(LIB) $(wildcard lib/*.h)
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB) $(wildcard lib/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 

@@ -16,6 +16,7 @@
 #include "model.h"
 #include "route.h"
 #include "router.h"
+#include "random_router.h"
 #include "testmodel.h"
 #include "util.h"
 
@@ -34,22 +35,6 @@ static int write_model(const char *path, int dim, int layers, uint64_t seed)
     s.ffn_dim = 2 * dim;
     s.seed = seed;
     return citer_testmodel_write_gguf(&s, path);
-}
-
-static citer_router *random_router(int dim, uint64_t seed)
-{
-    int hidden = 16;
-    citer_router *r = citer_router_new(dim, 1, &hidden);
-    uint64_t x = seed;
-    for (int k = 0; k <= 1; k++) {
-        citer_router_layer *L = &r->layer[k];
-        for (int i = 0; i < L->out * L->in; i++) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;
-            L->weight[i] = ((float)(x >> 40) / (float)(1 << 24) - 0.5f) * (k ? 2.0f : 1.0f);
-        }
-    }
-    citer_router_prepare(r);
-    return r;
 }
 
 /* A prompt and a reference of 40 tokens, pseudo-random in the byte range. */

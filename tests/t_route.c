@@ -23,6 +23,7 @@
 #include "model.h"
 #include "route.h"
 #include "router.h"
+#include "random_router.h"
 #include "sampler.h"
 #include "serve.h"
 #include "stream.h"
@@ -59,23 +60,6 @@ static citer_router *constant_router(int dim, float bias)
     int hidden = 4;
     citer_router *r = citer_router_new(dim, 1, &hidden);
     r->layer[1].bias[0] = bias;
-    citer_router_prepare(r);
-    return r;
-}
-
-/* A router with pseudo-random weights: scores vary with the hidden state. */
-static citer_router *random_router(int dim, uint64_t seed)
-{
-    int hidden = 16;
-    citer_router *r = citer_router_new(dim, 1, &hidden);
-    uint64_t x = seed;
-    for (int k = 0; k <= 1; k++) {
-        citer_router_layer *L = &r->layer[k];
-        for (int i = 0; i < L->out * L->in; i++) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;
-            L->weight[i] = ((float)(x >> 40) / (float)(1 << 24) - 0.5f) * (k ? 2.0f : 1.0f);
-        }
-    }
     citer_router_prepare(r);
     return r;
 }
