@@ -253,6 +253,21 @@ static int record_role(const citer_record *rec, char *buf, size_t n)
     return 0;
 }
 
+/* A [rows, cols] TENSOR of 4-byte values (the per-token trace or scores of a prompt). */
+static void write_table(run *r, int dtype, uint64_t seq, int pos, int rows, int cols, const void *data,
+                        const char *meta)
+{
+    citer_record t;
+    citer_record_init(&t, CITER_TENSOR, dtype, seq, pos);
+    t.ndim = 2;
+    t.dim[0] = (uint32_t)rows;
+    t.dim[1] = (uint32_t)cols;
+    t.data = (void *)data;
+    t.nbytes = (size_t)rows * (size_t)cols * 4;
+    t.meta = (char *)meta;
+    write_or_die(r, &t);
+}
+
 /* The records of one finished prompt, written together: a failed prompt leaves none. */
 static void write_prompt(run *r, uint64_t seq, const citer_route_result *res)
 {
@@ -267,23 +282,10 @@ static void write_prompt(run *r, uint64_t seq, const citer_route_result *res)
         check_output(r->out, r->out_name);
         fatal("%s: %s", r->out_name, citer_error());
     }
-    citer_record t;
-    citer_record_init(&t, CITER_TENSOR, CITER_I32, seq, res->n_prompt);
-    t.ndim = 2;
-    t.dim[0] = (uint32_t)res->n;
-    t.dim[1] = 3;
-    t.data = res->trace;
-    t.nbytes = (size_t)res->n * 3 * sizeof *res->trace;
-    t.meta = "{\"role\":\"route\",\"columns\":[\"source\",\"slm_token\",\"llm_token\"]}";
-    write_or_die(r, &t);
-    citer_record_init(&t, CITER_TENSOR, CITER_F32, seq, res->n_prompt);
-    t.ndim = 2;
-    t.dim[0] = (uint32_t)res->n;
-    t.dim[1] = 2;
-    t.data = res->scores;
-    t.nbytes = (size_t)res->n * 2 * sizeof *res->scores;
-    t.meta = "{\"role\":\"route_scores\",\"columns\":[\"score\",\"slm_p\"]}";
-    write_or_die(r, &t);
+    write_table(r, CITER_I32, seq, res->n_prompt, res->n, 3, res->trace,
+                "{\"role\":\"route\",\"columns\":[\"source\",\"slm_token\",\"llm_token\"]}");
+    write_table(r, CITER_F32, seq, res->n_prompt, res->n, 2, res->scores,
+                "{\"role\":\"route_scores\",\"columns\":[\"score\",\"slm_p\"]}");
 }
 
 /* 1 when rec is a prompt (a type other than i32 [n] ends the run), 0 when it is not one. */
