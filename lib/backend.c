@@ -308,6 +308,24 @@ static local_seq *find_local(citer_backend *b, uint64_t id)
     return NULL;
 }
 
+/* After a server failure every request fails: its state is unknown. */
+static int refuse_if_broken(const citer_backend *b)
+{
+    if (!b->broken) return 0;
+    citer_set_error("the server failed before");
+    return 1;
+}
+
+/* A new entry for sequence id holding s. */
+static local_seq *add_local(citer_backend *b, uint64_t id, citer_seq *s)
+{
+    xgrow((void **)&b->seqs, &b->cap_seqs, b->n_seqs + 1, sizeof *b->seqs);
+    local_seq *q = &b->seqs[b->n_seqs++];
+    q->id = id;
+    q->s = s;
+    return q;
+}
+
 static int append_local(citer_backend *b, uint64_t seq, const int32_t *tokens, int n, int want_hidden,
                         const citer_backend_sample *sample, citer_backend_step *out)
 {
@@ -320,10 +338,7 @@ static int append_local(citer_backend *b, uint64_t seq, const int32_t *tokens, i
     local_seq *q = find_local(b, seq);
     int created = 0;
     if (!q) {
-        xgrow((void **)&b->seqs, &b->cap_seqs, b->n_seqs + 1, sizeof *b->seqs);
-        q = &b->seqs[b->n_seqs++];
-        q->id = seq;
-        q->s = citer_seq_new(b->e.model);
+        q = add_local(b, seq, citer_seq_new(b->e.model));
         created = 1;
     }
     if (citer_engine_feed(&b->e, q->s, tokens, n, b->hidden, b->logits, NULL) != 0) {
@@ -411,10 +426,7 @@ static int append_process(citer_backend *b, uint64_t seq, const int32_t *tokens,
 int citer_backend_append(citer_backend *b, uint64_t seq, const int32_t *tokens, int n, int want_hidden,
                          const citer_backend_sample *sample, citer_backend_step *out)
 {
-    if (b->broken) {
-        citer_set_error("the server failed before");
-        return -1;
-    }
+    if (refuse_if_broken(b)) return -1;
     if (n < 1) {
         citer_set_error("no tokens to append");
         return -1;
@@ -426,10 +438,7 @@ int citer_backend_append(citer_backend *b, uint64_t seq, const int32_t *tokens, 
 
 int citer_backend_drop(citer_backend *b, uint64_t seq)
 {
-    if (b->broken) {
-        citer_set_error("the server failed before");
-        return -1;
-    }
+    if (refuse_if_broken(b)) return -1;
     b->calls++;
     if (!b->is_process) {
         local_seq *q = find_local(b, seq);
@@ -470,10 +479,7 @@ static int simple_request(citer_backend *b, const char *op, uint64_t seq, const 
 
 int citer_backend_fork(citer_backend *b, uint64_t seq, uint64_t from)
 {
-    if (b->broken) {
-        citer_set_error("the server failed before");
-        return -1;
-    }
+    if (refuse_if_broken(b)) return -1;
     b->calls++;
     if (!b->is_process) {
         local_seq *src = find_local(b, from);
@@ -485,12 +491,10 @@ int citer_backend_fork(citer_backend *b, uint64_t seq, uint64_t from)
         local_seq *q = find_local(b, seq);
         if (q) {
             citer_seq_free(q->s);
+            q->s = copy;
         } else {
-            xgrow((void **)&b->seqs, &b->cap_seqs, b->n_seqs + 1, sizeof *b->seqs);
-            q = &b->seqs[b->n_seqs++];
-            q->id = seq;
+            add_local(b, seq, copy);
         }
-        q->s = copy;
         return 0;
     }
     if (seq > INT64_MAX || from > INT64_MAX) {
@@ -505,10 +509,7 @@ int citer_backend_fork(citer_backend *b, uint64_t seq, uint64_t from)
 
 int citer_backend_truncate(citer_backend *b, uint64_t seq, int len)
 {
-    if (b->broken) {
-        citer_set_error("the server failed before");
-        return -1;
-    }
+    if (refuse_if_broken(b)) return -1;
     if (len < 0) {
         citer_set_error("truncate: length %d < 0", len);
         return -1;
