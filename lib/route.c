@@ -190,17 +190,24 @@ static int models(const citer_route *r, citer_backend **b, const char **who)
     return n;
 }
 
+/* 0, or -1 + citer_error() naming the first token outside the shared vocabulary. */
+static int check_tokens(const citer_route *r, const int32_t *tokens, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= r->vocab) {
+            citer_set_error("prompt token %d at index %d is out of range (vocabulary %d)", tokens[i], i, r->vocab);
+            return -1;
+        }
+    return 0;
+}
+
 int citer_route_base(citer_route *r, uint64_t base, const int32_t *tokens, int n)
 {
     if (n < 1 || n > r->context) {
         citer_set_error("base sequence of %d tokens (context length %d)", n, r->context);
         return -1;
     }
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= r->vocab) {
-            citer_set_error("prompt token %d at index %d is out of range (vocabulary %d)", tokens[i], i, r->vocab);
-            return -1;
-        }
+    if (check_tokens(r, tokens, n) != 0) return -1;
     citer_backend *b[2];
     const char *who[2];
     int k = models(r, b, who);
@@ -248,11 +255,7 @@ int citer_route_prompt_from(citer_route *r, uint64_t seq, const int32_t *prompt,
         citer_set_error("prompt of %d tokens is over the context length %d", n_prompt, r->context);
         return -1;
     }
-    for (int i = 0; i < n_prompt; i++)
-        if (prompt[i] < 0 || prompt[i] >= r->vocab) {
-            citer_set_error("prompt token %d at index %d is out of range (vocabulary %d)", prompt[i], i, r->vocab);
-            return -1;
-        }
+    if (check_tokens(r, prompt, n_prompt) != 0) return -1;
     if (have < 0 || have >= n_prompt) {
         citer_set_error("the sequence holds %d of the prompt's %d tokens: nothing to append", have, n_prompt);
         return -1;
