@@ -639,6 +639,35 @@ void citer_choices_json(json_object *meta, char *const *texts, char *const *labe
     json_object_object_add(meta, "choices", c);
 }
 
+int citer_answer_key_read(json_object *meta, citer_answer_key *k)
+{
+    *k = (citer_answer_key){NULL, CITER_FMT_MATH, NULL, NULL, 0};
+    json_object *v;
+    if (!meta || !json_object_object_get_ex(meta, "answer", &v) || !json_object_is_type(v, json_type_string)) {
+        citer_set_error("answer record without an \"answer\" string");
+        return -1;
+    }
+    const char *answer = json_object_get_string(v), *fmt = NULL;
+    if (json_object_object_get_ex(meta, "format", &v) && json_object_is_type(v, json_type_string))
+        fmt = json_object_get_string(v);
+    int format = fmt ? citer_dataset_format_from_name(fmt) : CITER_FMT_MATH;
+    if (format < 0 || format == CITER_FMT_AUTO) {
+        citer_set_error("unknown answer format '%s'", fmt);
+        return -1;
+    }
+    if (citer_choices_read(meta, &k->choice_texts, &k->choice_labels, &k->n_choices) != 0) return -1;
+    k->answer = xstrdup(answer);
+    k->format = format;
+    return 0;
+}
+
+void citer_answer_key_free(citer_answer_key *k)
+{
+    free(k->answer);
+    citer_choices_free(k->choice_texts, k->choice_labels, k->n_choices);
+    *k = (citer_answer_key){NULL, CITER_FMT_MATH, NULL, NULL, 0};
+}
+
 int citer_choices_read(json_object *meta, char ***texts, char ***labels, int *n)
 {
     json_object *c, *t, *l;

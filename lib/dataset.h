@@ -68,6 +68,18 @@ void citer_choices_json(struct json_object *meta, char *const *texts, char *cons
 int citer_choices_read(struct json_object *meta, char ***texts, char ***labels, int *n);
 void citer_choices_free(char **texts, char **labels, int n);
 
+/* What an answer record says an item's answer is: the graders' input. */
+typedef struct {
+    char *answer;
+    int format;                           /* CITER_FMT_MATH, _MC or _GENERIC */
+    char **choice_texts, **choice_labels; /* mc items whose record has choices */
+    int n_choices;
+} citer_answer_key;
+/* From an answer record's metadata: "answer" (a string), "format" (default math), "choices".
+ * 0, or -1 + citer_error() (*k left empty). */
+int citer_answer_key_read(struct json_object *meta, citer_answer_key *k);
+void citer_answer_key_free(citer_answer_key *k);
+
 /* The contents of the last complete \boxed{...} in text, braces nested to any depth and
  * backslash-escaped braces (\{ \}) not counted: "so \boxed{\frac{1}{2}}." -> "\frac{1}{2}".
  * malloc'd; NULL when there is none. */

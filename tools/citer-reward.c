@@ -60,10 +60,7 @@ typedef struct {
     uint64_t seq;
     int32_t *prompt, *target;
     int n_prompt, n_target;
-    char *answer;
-    int format;
-    char **choice_texts, **choice_labels; /* mc items: the choices of the answer record */
-    int n_choices;
+    citer_answer_key key; /* from the answer record; key.answer NULL when there is none */
 } example;
 
 typedef struct {
@@ -134,7 +131,7 @@ static example *read_data(const char *path, size_t *n_out)
     int n_pending = 0;
     uint64_t pending_seq = 0;
     int have_pending = 0;
-    typedef struct { uint64_t seq; char *answer; int format; char **texts, **labels; int n; } ans;
+    typedef struct { uint64_t seq; citer_answer_key key; } ans;
     ans *answers = NULL;
     size_t n_ans = 0, cap_ans = 0;
     citer_record rec;
@@ -148,8 +145,8 @@ static example *read_data(const char *path, size_t *n_out)
                 if (!have_pending || pending_seq != rec.seq)
                     die("%s: seq %" PRIu64 ": target without a prompt before it", path, rec.seq);
                 xgrow((void **)&ex, &cap, n + 1, sizeof *ex);
-                ex[n] = (example){rec.seq, pending, xmalloc((size_t)len * 4 + 4), n_pending, len, NULL,
-                                  CITER_FMT_MATH, NULL, NULL, 0};
+                ex[n] = (example){rec.seq, pending, xmalloc((size_t)len * 4 + 4), n_pending, len,
+                                  {NULL, CITER_FMT_MATH, NULL, NULL, 0}};
                 if (len) memcpy(ex[n].target, rec.data, (size_t)len * 4);
                 n++;
                 pending = NULL;
@@ -163,15 +160,11 @@ static example *read_data(const char *path, size_t *n_out)
                 have_pending = 1;
             }
         } else if (rec.kind == CITER_META && meta_str(m, "answer")) {
-            const char *fmt = meta_str(m, "format");
-            int format = fmt ? citer_dataset_format_from_name(fmt) : CITER_FMT_MATH;
-            if (format < 0 || format == CITER_FMT_AUTO)
-                die("%s: seq %" PRIu64 ": unknown answer format '%s'", path, rec.seq, fmt);
             xgrow((void **)&answers, &cap_ans, n_ans + 1, sizeof *answers);
-            ans *a = &answers[n_ans++];
-            *a = (ans){rec.seq, xstrdup(meta_str(m, "answer")), format, NULL, NULL, 0};
-            if (citer_choices_read(m, &a->texts, &a->labels, &a->n) != 0)
-                die("%s: seq %" PRIu64 ": %s", path, rec.seq, citer_error());
+            ans *a = &answers[n_ans];
+            a->seq = rec.seq;
+            if (citer_answer_key_read(m, &a->key) != 0) die("%s: seq %" PRIu64 ": %s", path, rec.seq, citer_error());
+            n_ans++;
         }
         json_object_put(m);
         citer_record_free(&rec);
@@ -180,19 +173,11 @@ static example *read_data(const char *path, size_t *n_out)
     free(pending);
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < n_ans; j++)
-            if (answers[j].seq == ex[i].seq && !ex[i].answer) {
-                ex[i].answer = answers[j].answer;
-                ex[i].format = answers[j].format;
-                ex[i].choice_texts = answers[j].texts;
-                ex[i].choice_labels = answers[j].labels;
-                ex[i].n_choices = answers[j].n;
-                answers[j].answer = NULL;
-                answers[j].n = 0;
+            if (answers[j].seq == ex[i].seq && !ex[i].key.answer) {
+                ex[i].key = answers[j].key; /* moved: the first record of a seq counts */
+                answers[j].key = (citer_answer_key){NULL, CITER_FMT_MATH, NULL, NULL, 0};
             }
-    for (size_t j = 0; j < n_ans; j++) {
-        free(answers[j].answer);
-        citer_choices_free(answers[j].texts, answers[j].labels, answers[j].n);
-    }
+    for (size_t j = 0; j < n_ans; j++) citer_answer_key_free(&answers[j].key);
     free(answers);
     citer_reader_free(rd);
     fclose(f);
@@ -441,8 +426,8 @@ static int grade(const citer_tokenizer *tok, const example *e, int t, int32_t sl
     if (n_gen) memcpy(resp + t + 1, gen, (size_t)n_gen * sizeof *resp);
     char *text = citer_decode(tok, resp, n_resp, 0, NULL);
     if (!text) die("seq %" PRIu64 ": decode: %s", e->seq, citer_error());
-    int ok = citer_answer_check(e->format, text, e->answer, (const char *const *)e->choice_texts,
-                                (const char *const *)e->choice_labels, e->n_choices);
+    int ok = citer_answer_check(e->key.format, text, e->key.answer, (const char *const *)e->key.choice_texts,
+                                (const char *const *)e->key.choice_labels, e->key.n_choices);
     if (ok < 0) die("seq %" PRIu64 ": grade: %s", e->seq, citer_error());
     free(text);
     free(resp);
@@ -545,12 +530,12 @@ static void emit_rollout(citer_writer *w, const char *oname, uint64_t id, const 
     json_object_object_add(m, "prompt_xxh64", json_object_new_string(hex));
     int rc = citer_write_meta(w, id, json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
     json_object_put(m);
-    if (rc == 0 && e->answer) {
+    if (rc == 0 && e->key.answer) {
         m = json_object_new_object();
         json_object_object_add(m, "role", json_object_new_string("answer"));
-        json_object_object_add(m, "format", json_object_new_string(citer_dataset_format_name(e->format)));
-        json_object_object_add(m, "answer", json_object_new_string(e->answer));
-        citer_choices_json(m, e->choice_texts, e->choice_labels, e->n_choices);
+        json_object_object_add(m, "format", json_object_new_string(citer_dataset_format_name(e->key.format)));
+        json_object_object_add(m, "answer", json_object_new_string(e->key.answer));
+        citer_choices_json(m, e->key.choice_texts, e->key.choice_labels, e->key.n_choices);
         rc = citer_write_meta(w, id, json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(m);
     }
@@ -683,8 +668,7 @@ static void free_all(example *ex, size_t n_ex, score_list *ss, score_list *ls, s
     for (size_t i = 0; i < n_ex; i++) {
         free(ex[i].prompt);
         free(ex[i].target);
-        free(ex[i].answer);
-        citer_choices_free(ex[i].choice_texts, ex[i].choice_labels, ex[i].n_choices);
+        citer_answer_key_free(&ex[i].key);
     }
     free(ex);
     free(si);
@@ -800,7 +784,7 @@ int main(int argc, char **argv)
             for (int t = 0; t < e->n_target; t++) {
                 const score *s;
                 if (classify(e, t, &ss, &ls, slm_scores, llm_scores, &hidden_dim, &s) != 3) continue;
-                if (!e->answer) die("%s: seq %" PRIu64 ": no answer to grade a rollout against", data, e->seq);
+                if (!e->key.answer) die("%s: seq %" PRIu64 ": no answer to grade a rollout against", data, e->seq);
                 if (k % (uint64_t)shards == (uint64_t)shard) {
                     emit_rollout(w, oname, k, e, t, s->argmax);
                     n_out++;
@@ -906,7 +890,7 @@ int main(int argc, char **argv)
             if (kase == 1) label = 1;
             else if (kase == 2 || myopic) label = 0;
             else {
-                if (!e->answer) die("%s: seq %" PRIu64 ": no answer to grade a rollout against", data, e->seq);
+                if (!e->key.answer) die("%s: seq %" PRIu64 ": no answer to grade a rollout against", data, e->seq);
                 if (rollouts_arg) {
                     const rollout_result *r = find_result(&results, e->seq, pos);
                     if (!r)

@@ -40,10 +40,7 @@ enum { OPT_VERSION = 256, OPT_SLM, OPT_LLM, OPT_CSV, OPT_JSON, OPT_PLOT, OPT_BAS
 
 typedef struct {
     uint64_t seq;
-    int format;
-    char *answer;
-    char **texts, **labels; /* mc choices, when the record has them */
-    int n_choices;
+    citer_answer_key key;
 } answer_rec;
 
 typedef struct {
@@ -116,16 +113,11 @@ static void score_file(const char *name, score_row *row)
         }
         const char *role = m ? meta_string(m, "role") : NULL;
         if (rec.kind == CITER_META && role && strcmp(role, "answer") == 0) {
-            const char *a = meta_string(m, "answer"), *fmt = meta_string(m, "format");
-            if (!a) die("%s: seq %" PRIu64 ": answer record without an \"answer\" string", name, rec.seq);
-            int format = fmt ? citer_dataset_format_from_name(fmt) : CITER_FMT_MATH;
-            if (format < 0 || format == CITER_FMT_AUTO)
-                die("%s: seq %" PRIu64 ": unknown answer format '%s'", name, rec.seq, fmt);
             xgrow((void **)&ans, &cap_ans, n_ans + 1, sizeof *ans);
-            answer_rec *ar = &ans[n_ans++];
-            *ar = (answer_rec){rec.seq, format, xstrdup(a), NULL, NULL, 0};
-            if (citer_choices_read(m, &ar->texts, &ar->labels, &ar->n_choices) != 0)
-                die("%s: seq %" PRIu64 ": %s", name, rec.seq, citer_error());
+            answer_rec *ar = &ans[n_ans];
+            ar->seq = rec.seq;
+            if (citer_answer_key_read(m, &ar->key) != 0) die("%s: seq %" PRIu64 ": %s", name, rec.seq, citer_error());
+            n_ans++;
         } else if (rec.kind == CITER_META && role && strcmp(role, "stats") == 0) {
             st_ratio = meta_double(m, "llm_token_ratio");
             st_tps = meta_double(m, "tokens_per_second");
@@ -165,11 +157,12 @@ static void score_file(const char *name, score_row *row)
         llm_tokens += g->llm_tokens;
         calls += g->llm_calls;
         catchup += g->catchup;
-        answer_rec key = {g->seq, 0, NULL, NULL, NULL, 0};
+        answer_rec key = {.seq = g->seq};
         answer_rec *a = n_ans ? bsearch(&key, ans, n_ans, sizeof *ans, cmp_answer) : NULL;
         if (a) {
-            int ok = citer_answer_check(a->format, g->text, a->answer, (const char *const *)a->texts,
-                                        (const char *const *)a->labels, a->n_choices);
+            const citer_answer_key *k = &a->key;
+            int ok = citer_answer_check(k->format, g->text, k->answer, (const char *const *)k->choice_texts,
+                                        (const char *const *)k->choice_labels, k->n_choices);
             if (ok < 0) die("%s: seq %" PRIu64 ": %s", name, g->seq, citer_error());
             row->graded++;
             row->correct += ok;
@@ -188,10 +181,7 @@ static void score_file(const char *name, score_row *row)
     }
     row->tokens_per_second = st_tps;
     row->seconds = st_seconds;
-    for (size_t i = 0; i < n_ans; i++) {
-        free(ans[i].answer);
-        citer_choices_free(ans[i].texts, ans[i].labels, ans[i].n_choices);
-    }
+    for (size_t i = 0; i < n_ans; i++) citer_answer_key_free(&ans[i].key);
 }
 
 /* Multiply-adds per decoded token: every matrix once (attention projections, MLP, LM head;
