@@ -35,8 +35,9 @@
  *
  * The coprocess row runs both models as servers (bin/citer-slm --serve, bin/citer-llm --serve,
  * relative to the current directory, as make bench runs it); it is left out when they are absent.
- * 96 tokens per run, best of 2 runs (CITER_BENCH_QUICK=1: 32 tokens, 1 run). CITER_INT8_ACT=1:
- * int8 activations (kernels.h) in both models, the servers included. */
+ * 96 tokens per run, best of 2 runs (CITER_BENCH_QUICK=1: 32 tokens, 1 run). Int8 activations
+ * (kernels.h) as the environment sets them (CITER_INT8_ACT), in both models, the servers
+ * included. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -367,8 +368,7 @@ int main(void)
 
     char layers[64];
     citer_router_layers_string(router, layers, sizeof layers);
-    int int8 = citer_set_int8_activations(0); /* read the mode (CITER_INT8_ACT), leave it as it was */
-    citer_set_int8_activations(int8);
+    int int8 = citer_int8_activations();
     printf("bench_route: kernels %s%s, %d threads%s; SLM qwen2.5-0.5b q8_0 (%.2f GB), LLM qwen2.5-1.5b q8_0 "
            "(%.2f GB), shared vocabulary %d, random router %s; %d tokens after a %d-token prompt, best of %d\n",
            citer_kernels_name(), int8 ? " with int8 activations" : "", citer_get_threads(), quick ? " (quick)" : "",

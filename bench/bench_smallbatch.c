@@ -6,7 +6,8 @@
  * an argument: f16 q4_0 q4_K q6_K ...), each copied over ~256 MB so that every call streams its
  * weights from memory, as a forward pass over all layers does. CITER_BENCH_QUICK=1: fewer T.
  * T = 2 and 3 are matvecs on both paths (kernels.c SMALL_MIN_T). For Q8_0 and Q4_0 also the
- * int8 activation mode (citer_set_int8_activations): its matvec, and its small-batch path in
+ * int8 activation mode (citer_set_int8_activations; the default where the CPU has AVX-512 VNNI,
+ * the other columns are measured with f32 activations): its matvec, and its small-batch path in
  * f32 matvecs and in int8 matvecs. */
 #include <stdint.h>
 #include <stdio.h>
@@ -61,8 +62,10 @@ int main(int argc, char **argv)
     float *wrow = xmalloc(sizeof(float) * 8960);
     if (!buf) return 1;
     for (size_t i = 0; i < 128 * 8960; i++) X[i] = frand();
+    citer_set_int8_activations(0); /* f32 activations, except in the int8 columns */
     printf("bench_smallbatch: kernels %s, %d threads; ms per matmul call (best), and in matvecs "
-           "(T=1) of the same matrix; small = small-batch path, sgemm = dequantize + OpenBLAS\n",
+           "(T=1) of the same matrix; small = small-batch path, sgemm = dequantize + OpenBLAS, both with f32 "
+           "activations; int8 = int8 activations (the default with AVX-512 VNNI)\n",
            citer_kernels_name(), citer_get_threads());
     for (int ti = 0; ti < ntypes; ti++) {
         const char *tname = "?";

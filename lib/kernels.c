@@ -196,24 +196,27 @@ int citer_kernels_force(const char *name)
 
 const char *citer_kernels_name(void) { return kset()->name; }
 
-static atomic_int int8_mode = -1; /* -1: not yet read from the environment */
+/* INT8_AUTO: int8 activations where the kernel set has SIMD int8 kernels (AVX-512 VNNI), where
+ * they are faster; INT8_ON: on every set (the scalar int8 kernels elsewhere); INT8_OFF. */
+enum { INT8_UNREAD = -1, INT8_OFF, INT8_ON, INT8_AUTO };
+static atomic_int int8_mode = INT8_UNREAD;
 
-static int int8_activations(void)
+static int int8_setting(void)
 {
     int m = atomic_load_explicit(&int8_mode, memory_order_relaxed);
-    if (m < 0) {
+    if (m == INT8_UNREAD) {
         const char *e = getenv("CITER_INT8_ACT");
-        m = e && atoi(e) > 0;
+        m = !e || !*e || !strcmp(e, "auto") ? INT8_AUTO : atoi(e) > 0 ? INT8_ON : INT8_OFF;
         atomic_store(&int8_mode, m);
     }
     return m;
 }
 
-int citer_set_int8_activations(int on)
+int citer_set_int8_activations(int mode)
 {
-    int old = int8_activations();
-    atomic_store(&int8_mode, on ? 1 : 0);
-    return old;
+    int old = int8_setting();
+    atomic_store(&int8_mode, mode == CITER_INT8_AUTO ? INT8_AUTO : mode ? INT8_ON : INT8_OFF);
+    return old == INT8_AUTO ? CITER_INT8_AUTO : old == INT8_ON;
 }
 
 /* ---- int8 activations ---- */
@@ -265,7 +268,7 @@ static void quantize_into(citer_xq8 *q, const float *x, int64_t n)
 }
 
 /* Quantize x (n a multiple of 32) into the calling thread's buffer. */
-static const citer_xq8 *quantize_activations(const float *x, int64_t n)
+static const citer_xq8 *quantize_activations(const citer_kernel_set *k8, const float *x, int64_t n)
 {
     pthread_once(&xq8_once, xq8_key_init);
     xq8_buf *b = pthread_getspecific(xq8_key);
@@ -276,7 +279,7 @@ static const citer_xq8 *quantize_activations(const float *x, int64_t n)
         xq8_place(&b->x, b + 1, n);
         pthread_setspecific(xq8_key, b);
     }
-    quantize_into(&b->x, x, n);
+    (k8->quantize8 ? k8->quantize8 : quantize_into)(&b->x, x, n);
     return &b->x;
 }
 
@@ -368,6 +371,21 @@ static const citer_kernel_set *int8_set(const citer_kernel_set *ks)
     return ks == &citer_kernels_avx512 && !citer_cpu_has_avx512vnni() ? &citer_kernels_scalar : ks;
 }
 
+/* Whether Q8_0 and Q4_0 weights get int8 activations with kernel set ks (the int8 kernels are
+ * int8_set(ks)'s; a set without them, AVX2, keeps f32 activations even when on). */
+static int int8_activations(const citer_kernel_set *ks)
+{
+    int m = int8_setting();
+    if (m == INT8_AUTO) return int8_set(ks) == ks && ks->i8_matmul != NULL;
+    return m == INT8_ON;
+}
+
+int citer_int8_activations(void)
+{
+    const citer_kernel_set *ks = kset();
+    return int8_activations(ks) && int8_set(ks)->q8_0_i8 != NULL;
+}
+
 static void matvec_part_init(matvec_part *p, const citer_kernel_set *ks, const citer_matrix *w, float *y,
                              int64_t first)
 {
@@ -387,8 +405,7 @@ static void matvec_part_init(matvec_part *p, const citer_kernel_set *ks, const c
     case GGML_Q6_K: p->dot = ks->q6_k; p->deq = ks->deq_q6_k; break;
     default: break;
     }
-    if (int8_activations()) {
-        /* the AVX-512 int8 kernels need VNNI; without it, the scalar int8 kernels */
+    if (int8_activations(ks)) {
         const citer_kernel_set *k8 = int8_set(ks);
         if (w->type == GGML_Q8_0) p->dot8 = k8->q8_0_i8;
         if (w->type == GGML_Q4_0) p->dot8 = k8->q4_0_i8;
@@ -413,7 +430,7 @@ void citer_matvec_multi(const citer_matrix *const *w, int n, const float *x, flo
         rows += w[k]->rows;
     }
     for (int k = 0; k < j.n; k++)
-        if (j.part[k].dot8 && !j.xq) j.xq = quantize_activations(x, j.part[k].w->cols);
+        if (j.part[k].dot8 && !j.xq) j.xq = quantize_activations(int8_set(j.ks), x, j.part[k].w->cols);
     if (rows > 0) citer_parallel_for(rows, matvec_rows, &j);
 }
 
@@ -433,6 +450,9 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y) { citer_matve
  * costs about one matvec, and 2-3 tokens leave the tile's FMAs waiting on loads), ~1.5 on 8960
  * columns; the route bench's 2- and 3-token appends were faster as matvecs. */
 #define SMALL_MIN_T 4
+/* The same with int8 activations and a SIMD int8 batch kernel: its tiles need no f32 copy of
+ * the weights, and 2 tokens already cost less than 2 matvecs (bench/bench_smallbatch). */
+#define SMALL_MIN_T8 2
 /* How far ahead (in groups of 4 rows) the small-batch path prefetches weights. */
 #ifndef PREFETCH_GROUPS
 #define PREFETCH_GROUPS 2
@@ -526,17 +546,18 @@ static void matmul_small(void *arg, int64_t begin, int64_t end)
 typedef struct {
     const citer_matrix *w;
     const citer_xq8 *xq; /* [T] */
+    void *prep;          /* xq laid out by the set's i8_prep */
     float *Y;
     int64_t T;
     void (*tile)(const uint8_t *row, const citer_xq8 *const x[4], int64_t n, float out[4]);
     void (*fast)(int type, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t g0, int64_t g1,
-                 const citer_xq8 *xq, int64_t T, int64_t n, float *Y);
+                 const void *prep, int64_t T, int64_t n, float *Y);
 } matmul8_job;
 
 static void matmul_small_i8_groups(void *arg, int64_t begin, int64_t end)
 {
     const matmul8_job *j = arg;
-    j->fast(j->w->type, j->w->data, j->w->row_bytes, j->w->rows, begin, end, j->xq, j->T, j->w->cols, j->Y);
+    j->fast(j->w->type, j->w->data, j->w->row_bytes, j->w->rows, begin, end, j->prep, j->T, j->w->cols, j->Y);
 }
 
 static void matmul_small_i8(void *arg, int64_t begin, int64_t end)
@@ -561,10 +582,7 @@ static void matmul_small_i8(void *arg, int64_t begin, int64_t end)
     }
 }
 
-static void matmul_i8(const citer_matrix *w, const float *X, int64_t T, float *Y,
-                      void (*tile)(const uint8_t *, const citer_xq8 *const[4], int64_t, float[4]),
-                      void (*fast)(int, const uint8_t *, size_t, int64_t, int64_t, int64_t, const citer_xq8 *, int64_t,
-                                   int64_t, float *))
+static void matmul_i8(const citer_kernel_set *k8, const citer_matrix *w, const float *X, int64_t T, float *Y)
 {
     int64_t n = w->cols;
     citer_xq8 *xq = xmalloc(sizeof *xq * (size_t)T);
@@ -572,11 +590,17 @@ static void matmul_i8(const citer_matrix *w, const float *X, int64_t T, float *Y
     char *mem = xmalloc(xq8_bytes(n) * (size_t)T);
     for (int64_t t = 0; t < T; t++) {
         xq8_place(&xq[t], mem + xq8_bytes(n) * (size_t)t, n);
-        quantize_into(&xq[t], X + t * n, n);
+        (k8->quantize8 ? k8->quantize8 : quantize_into)(&xq[t], X + t * n, n);
     }
-    matmul8_job j = {w, xq, Y, T, tile, fast};
-    if (fast) citer_parallel_for((w->rows + 3) / 4, matmul_small_i8_groups, &j);
-    else citer_parallel_for(w->rows, matmul_small_i8, &j);
+    int q8 = w->type == GGML_Q8_0;
+    matmul8_job j = {w, xq, NULL, Y, T, q8 ? stile8_q8_0 : stile8_q4_0, k8->i8_matmul};
+    if (j.fast) {
+        j.prep = k8->i8_prep(xq, T, n);
+        citer_parallel_for((w->rows + 3) / 4, matmul_small_i8_groups, &j);
+        free(j.prep);
+    } else {
+        citer_parallel_for(w->rows, matmul_small_i8, &j);
+    }
     free(mem);
     free(xq);
 }
@@ -611,24 +635,18 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
         memset(Y, 0, sizeof(float) * (size_t)(w->rows * T));
         return;
     }
-    if (T < SMALL_MIN_T) {
+    const citer_kernel_set *ks = kset(), *k8 = int8_set(ks);
+    /* int8 only where the matvec also uses it (the set has int8 kernels for the type) */
+    int i8 = int8_activations(ks) && ((w->type == GGML_Q8_0 && k8->q8_0_i8) || (w->type == GGML_Q4_0 && k8->q4_0_i8));
+    if (T < (i8 && k8->i8_matmul ? SMALL_MIN_T8 : SMALL_MIN_T)) {
         for (int64_t t = 0; t < T; t++) citer_matvec(w, X + t * w->cols, Y + t * w->rows);
         return;
     }
     citer_blas_one_thread();
-    matmul_job j = {w, X, Y, T, kset()};
+    matmul_job j = {w, X, Y, T, ks};
     if (T <= citer_matmul_small_limit()) {
-        if (int8_activations() && (w->type == GGML_Q8_0 || w->type == GGML_Q4_0)) {
-            const citer_kernel_set *k8 = int8_set(j.ks);
-            int q8 = w->type == GGML_Q8_0;
-            /* only where the matvec also uses int8 (the set has int8 kernels) */
-            if (q8 ? k8->q8_0_i8 : k8->q4_0_i8) {
-                matmul_i8(w, X, T, Y, k8->i8_matmul ? NULL : q8 ? stile8_q8_0 : stile8_q4_0,
-                          k8->i8_matmul);
-                return;
-            }
-        }
-        citer_parallel_for((w->rows + 3) / 4, matmul_small, &j);
+        if (i8) matmul_i8(k8, w, X, T, Y);
+        else citer_parallel_for((w->rows + 3) / 4, matmul_small, &j);
         return;
     }
     citer_parallel_for((w->rows + TILE - 1) / TILE, matmul_tiles, &j);

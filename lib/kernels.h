@@ -80,17 +80,22 @@ void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t 
 void citer_blas_one_thread(void);
 
 /* Int8 activation mode for quantized weights (Q8_0, Q4_0): the activation vector is rounded to
- * 8 bits per block of 32 once per matvec and multiplied with integer dot products (AVX-512 VNNI
- * where the CPU has it), as llama.cpp does. Faster where unpacking weights to f32 is the
- * bottleneck, but not exact: a dot product is off by ~0.3% of sum|w x| (tests/t_kernels.c) and
- * the logits of a q8_0 model by ~1e-2 relative L2. Off by default (f32 activations, results
- * within f32 rounding of dequantize-then-f32); on with citer_set_int8_activations(1) or
- * CITER_INT8_ACT=1 in the environment. In this mode matmul's small-batch path quantizes its
- * T tokens once and multiplies them with integer dot products too: each output has the bits of
- * the scalar int8 matvec of its token (the AVX-512 VNNI matvec sums in another order: within
- * f32 rounding of it); sets without int8 kernels (AVX2) keep f32 activations. Returns the
- * previous setting; call while no kernel runs. */
-int citer_set_int8_activations(int on);
+ * 8 bits per block of 32 once per matvec and multiplied with integer dot products, as
+ * llama.cpp does. Not exact: a dot product is off by ~0.3% of sum|w x| (tests/t_kernels.c) and
+ * the logits of a q8_0 model by ~1e-2 relative L2 (the fixtures' q8_0 tolerance is 2e-2 for
+ * this reason). In this mode matmul's small-batch path quantizes its T tokens once and
+ * multiplies them with integer dot products too: each output has the bits of the scalar int8
+ * matvec of its token (the AVX-512 VNNI matvec sums in another order: within f32 rounding of
+ * it). Modes: CITER_INT8_AUTO (the default) uses it where the kernel set has SIMD int8 kernels
+ * (AVX-512 VNNI), where it is faster (a batched append of a few tokens costs about half as
+ * much: bench/bench_smallbatch); 1 uses it on every set that has int8 kernels (the scalar
+ * ones where there are no SIMD ones; AVX2 keeps f32 activations); 0 never (f32 activations,
+ * within f32 rounding of dequantize-then-f32). CITER_INT8_ACT=0, 1 or auto in the environment
+ * sets it. Returns the previous mode; call while no kernel runs. */
+enum { CITER_INT8_AUTO = 2 };
+int citer_set_int8_activations(int mode);
+/* 1 if Q8_0 and Q4_0 weights get int8 activations now (the mode and the kernel set). */
+int citer_int8_activations(void);
 
 /* Instruction set of the matvec kernels: "scalar", "avx2" (AVX2+FMA+F16C) or "avx512"
  * (AVX-512 F/BW/VL), the best the CPU has unless forced. citer_kernels_force(name) selects one

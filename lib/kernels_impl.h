@@ -95,10 +95,15 @@ typedef struct {
     /* int8 activation mode (NULL: the f32 kernels above are used) */
     citer_dot8_fn q8_0_i8, q4_0_i8;
     /* Small-batch matmul with int8 activations, Q8_0 or Q4_0 (`type`): the groups of 4 rows
-     * [g0, g1) of the rows x n matrix at w times the T quantized tokens xq[0..T), into
-     * Y[t*rows + r]. Each output has the bits of the scalar int8 matvec (sdot8_*). NULL: none. */
+     * [g0, g1) of the rows x n matrix at w times the T quantized tokens, laid out by i8_prep
+     * (once per call, for all threads; free() it), into Y[t*rows + r]. Each output has the bits
+     * of the scalar int8 matvec (sdot8_*). NULL: none. */
+    void *(*i8_prep)(const citer_xq8 *xq, int64_t T, int64_t n);
     void (*i8_matmul)(int type, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t g0, int64_t g1,
-                      const citer_xq8 *xq, int64_t T, int64_t n, float *Y);
+                      const void *prep, int64_t T, int64_t n, float *Y);
+    /* Quantize an activation vector as kernels.c's quantize_into does, to the same bits (NULL:
+     * that one). */
+    void (*quantize8)(citer_xq8 *q, const float *x, int64_t n);
     /* A row of n elements of a stored type to f32, bit-identical to citer_dequantize_row;
      * returns 0 when the set has no fast path for the type (NULL: none at all). */
     int (*deq_row)(int type, const uint8_t *src, float *dst, int64_t n);

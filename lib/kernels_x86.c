@@ -797,18 +797,42 @@ VNNI static inline __m512i q4_0_pair(const uint8_t *b, const citer_xq8 *x, int64
 VNNI static float vnni_q8_0(const void *row, const citer_xq8 *x, int64_t n) { VNNI_ROW(q8_0_pair, 34, tail_q8_0) }
 VNNI static float vnni_q4_0(const void *row, const citer_xq8 *x, int64_t n) { VNNI_ROW(q4_0_pair, 18, tail_q4_0) }
 
+/* The activation quantizer of kernels.c (quantize_into) with the same arithmetic, so the same
+ * bits: amax as the exact maximum of |x|, d = amax/127, q = round-to-nearest-even(x * (1/d));
+ * the group sums of 4 as a vpdpbusd with ones. */
+VNNI static void vnni_quantize(citer_xq8 *q, const float *x, int64_t n)
+{
+    const __m256i ones = _mm256_set1_epi8(1);
+    q->n = n;
+    for (int64_t i = 0; i < n / QK; i++) {
+        __m512 v0 = _mm512_loadu_ps(x + i * QK), v1 = _mm512_loadu_ps(x + i * QK + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        float d = amax / 127, id = d > 0 ? 1 / d : 0;
+        __m512 vid = _mm512_set1_ps(id);
+        __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vid)));
+        __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid)));
+        __m256i qq = _mm256_set_m128i(q1, q0);
+        _mm256_storeu_si256((__m256i *)(q->q + i * QK), qq);
+        q->d[i] = d;
+        __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, qq);
+        _mm256_storeu_si256((__m256i *)(q->c128 + 8 * i), _mm256_mullo_epi32(sum, _mm256_set1_epi32(-128)));
+        _mm256_storeu_si256((__m256i *)(q->c8 + 8 * i), _mm256_mullo_epi32(sum, _mm256_set1_epi32(-8)));
+        _mm256_storeu_ps(q->dl + 8 * i, _mm256_set1_ps(d));
+    }
+}
+
 /* Small-batch matmul with int8 activations, 4 rows x 4 tokens per 512-bit register: lane
  * 4t+r accumulates row r . token t. Per block, 8 vpdpbusd (one per group of 4 elements) sum the
  * block's integer dot products of all 16 pairs at once: the signed side is the tokens'
- * activations, each token's 4 bytes repeated over its 128-bit lane (expanded once per call, for
- * all the rows), the unsigned side the 4 rows' 4 bytes (Q8_0 + 128, or Q4_0 nibbles: the
- * activation side starts from the matching correction), broadcast to every 128-bit lane from
- * a copy of the weights interleaved by 4 rows, made once per group of 4 rows. Then, block by
- * block, t += (dw*dx)*(float)s as sdot8_q8_0/sdot8_q4_0 compute it: each output has the bits
- * of the scalar int8 matvec (and is within f32 rounding of the VNNI matvec, which sums in
- * another order). */
+ * activations, each token's 4 bytes repeated over its 128-bit lane (laid out once per call by
+ * vnni_i8_prep, shared by the threads), the unsigned side the 4 rows' 4 bytes (Q8_0 + 128, or
+ * Q4_0 nibbles: the activation side starts from the matching correction), broadcast to every
+ * 128-bit lane from a copy of the weights interleaved by 4 rows, made once per group of 4 rows.
+ * Then, block by block, t += (dw*dx)*(float)s as sdot8_q8_0/sdot8_q4_0 compute it: each output
+ * has the bits of the scalar int8 matvec (and is within f32 rounding of the VNNI matvec, which
+ * sums in another order). */
 /* I8_GROUPS groups of 4 rows share each load of the activations; I8_CHUNK blocks of their
- * interleaved weights (4 x 32 x 192 B = 24 KB, in L1) per pass over the tokens. */
+ * interleaved weights (4 x 32 x 144 B = 18 KB, in L1) per pass over the tokens. */
 enum { I8_GROUPS = 4, I8_CHUNK = 32 };
 
 typedef struct { /* one block of 4 tokens, lane 4t+r: token t */
@@ -821,71 +845,114 @@ typedef struct { /* one block of 4 tokens, lane 4t+r: token t */
 typedef struct { /* one block of 4 rows */
     uint8_t q[8][16];  /* group g: the rows' unsigned elements 4g..4g+3 */
     float d[4];
-    float pad[12];
-} i8_rowblk;           /* 192 bytes */
+} i8_rowblk;           /* 144 bytes: q 16-byte aligned */
 
-VNNI static void vnni_i8_matmul(int type, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t g0, int64_t g1,
-                                const citer_xq8 *xq, int64_t T, int64_t n, float *Y)
+typedef struct {
+    int64_t T4, nb;
+    i8_tokblk blk[]; /* [T4][nb] */
+} i8_tokens;
+
+/* dword 4t+r of a tile-wide register: dword g of token t (tokens 0-1 in z01, 2-3 in z23) */
+VNNI static inline __m512i group_index(int g)
+{
+    return _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 8, 8, 8, 8, 16, 16, 16, 16, 24, 24, 24, 24), _mm512_set1_epi32(g));
+}
+
+VNNI static void *vnni_i8_prep(const citer_xq8 *xq, int64_t T, int64_t n)
 {
     int64_t nb = n / QK, T4 = (T + 3) / 4;
-    size_t bs = type == GGML_Q8_0 ? 34 : 18;
-    i8_tokblk *xa = aligned_alloc(64, sizeof *xa * (size_t)(T4 * nb));
-    i8_rowblk *wa = aligned_alloc(64, sizeof *wa * I8_CHUNK * I8_GROUPS);
-    __m512 *acc = aligned_alloc(64, sizeof(__m512) * (size_t)(T4 * I8_GROUPS) *
-                                        (size_t)((g1 - g0 + I8_GROUPS - 1) / I8_GROUPS));
-    if (!xa || !wa || !acc) abort();
+    i8_tokens *p = aligned_alloc(64, sizeof *p + 64 + sizeof(i8_tokblk) * (size_t)(T4 * nb));
+    if (!p) abort();
+    p->T4 = T4, p->nb = nb;
+    i8_tokblk *xa = (i8_tokblk *)((char *)p + 64); /* 64-byte aligned */
     for (int64_t tt = 0; tt < T4; tt++)
         for (int64_t b = 0; b < nb; b++) {
             i8_tokblk *o = &xa[tt * nb + b];
-            memset(o, 0, sizeof *o); /* tokens past T: zeros, results dropped */
-            for (int t = 0; t < 4 && 4 * tt + t < T; t++) {
+            __m256i u[4];
+            for (int t = 0; t < 4; t++) {
                 const citer_xq8 *x = &xq[4 * tt + t];
-                const int8_t *q = x->q + b * QK;
-                int32_t sum = 0;
-                for (int k = 0; k < QK; k++) sum += q[k];
-                for (int r = 0; r < 4; r++) {
-                    for (int g = 0; g < 8; g++) memcpy(&o->q[g][16 * t + 4 * r], q + 4 * g, 4);
-                    o->c128[4 * t + r] = -128 * sum;
-                    o->c8[4 * t + r] = -8 * sum;
-                    o->d[4 * t + r] = x->d[b];
+                if (4 * tt + t >= T) { /* tokens past T: zeros, results dropped */
+                    u[t] = _mm256_setzero_si256();
+                    for (int r = 0; r < 4; r++) o->c128[4 * t + r] = o->c8[4 * t + r] = 0, o->d[4 * t + r] = 0;
+                    continue;
                 }
+                u[t] = _mm256_loadu_si256((const __m256i *)(x->q + b * QK));
+                int32_t c128 = 0, c8 = 0;
+                for (int g = 0; g < 8; g++) c128 += x->c128[8 * b + g], c8 += x->c8[8 * b + g];
+                for (int r = 0; r < 4; r++) o->c128[4 * t + r] = c128, o->c8[4 * t + r] = c8, o->d[4 * t + r] = x->d[b];
             }
+            __m512i z01 = _mm512_inserti64x4(_mm512_castsi256_si512(u[0]), u[1], 1);
+            __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(u[2]), u[3], 1);
+            for (int g = 0; g < 8; g++) _mm512_store_si512(o->q[g], _mm512_permutex2var_epi32(z01, group_index(g), z23));
         }
+    return p;
+}
+
+/* Interleave blocks [c0, c0+nc) of 4 rows: dword 4g+r of the copy is dword g of row r. */
+VNNI static inline __attribute__((always_inline)) void repack4(int q8, const uint8_t *const row[4], size_t bs, int64_t c0,
+                                                               int64_t nc, i8_rowblk *o)
+{
     /* dword 4g+r of the interleaved block: dword g of row r (rows 0-1 in z01, 2-3 in z23) */
     const __m512i lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
     const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(4));
-    /* chunks of columns outermost: the chunk's activations stay in cache while all the rows pass
-     * (each output still sums its blocks in order) */
+    const __m256i sign = _mm256_set1_epi8((char)0x80), m15 = _mm256_set1_epi8(15);
+    for (int64_t b = 0; b < nc; b++, o++) {
+        const uint8_t *blk0 = row[0] + (size_t)(c0 + b) * bs, *blk1 = row[1] + (size_t)(c0 + b) * bs;
+        const uint8_t *blk2 = row[2] + (size_t)(c0 + b) * bs, *blk3 = row[3] + (size_t)(c0 + b) * bs;
+        __m256i u0, u1, u2, u3;
+        if (q8) {
+            u0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk0 + 2)), sign);
+            u1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk1 + 2)), sign);
+            u2 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk2 + 2)), sign);
+            u3 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk3 + 2)), sign);
+        } else {
+#define NIB(p) _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)((p) + 2)), 4), \
+                                                 _mm_loadu_si128((const __m128i *)((p) + 2))), m15)
+            u0 = NIB(blk0), u1 = NIB(blk1), u2 = NIB(blk2), u3 = NIB(blk3);
+#undef NIB
+        }
+        __m512i z01 = _mm512_inserti64x4(_mm512_castsi256_si512(u0), u1, 1);
+        __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(u2), u3, 1);
+        _mm512_storeu_si512(o->q[0], _mm512_permutex2var_epi32(z01, lo, z23));
+        _mm512_storeu_si512(o->q[4], _mm512_permutex2var_epi32(z01, hi, z23));
+        uint64_t h = (uint64_t)rd16(blk0) | (uint64_t)rd16(blk1) << 16 | (uint64_t)rd16(blk2) << 32 |
+                     (uint64_t)rd16(blk3) << 48;
+        _mm_store_ps(o->d, _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h)));
+    }
+}
+
+VNNI static void vnni_i8_matmul(int type, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t g0, int64_t g1,
+                                const void *prep, int64_t T, int64_t n, float *Y)
+{
+    const i8_tokens *tok = prep;
+    const i8_tokblk *xa = (const i8_tokblk *)((const char *)prep + 64);
+    int64_t nb = n / QK, T4 = tok->T4;
+    int q8 = type == GGML_Q8_0;
+    size_t bs = q8 ? 34 : 18;
     int64_t nset = (g1 - g0 + I8_GROUPS - 1) / I8_GROUPS;
+    i8_rowblk *wa = aligned_alloc(64, sizeof *wa * I8_CHUNK * I8_GROUPS);
+    __m512 *acc = aligned_alloc(64, sizeof(__m512) * (size_t)(T4 * I8_GROUPS * nset));
+    if (!wa || !acc) abort();
     for (int64_t k = 0; k < nset * T4 * I8_GROUPS; k++) acc[k] = _mm512_setzero_ps();
-    for (int64_t c0 = 0; c0 < nb; c0 += I8_CHUNK)
-    for (int64_t grp = g0; grp < g1; grp += I8_GROUPS) {
-        int64_t r0 = 4 * grp;
-        __m512 *acc_set = acc + (grp - g0) / I8_GROUPS * T4 * I8_GROUPS;
-        const uint8_t *row[4 * I8_GROUPS];
-        for (int r = 0; r < 4 * I8_GROUPS; r++) /* past the range: its last row again, results dropped */
-            row[r] = w + (size_t)(r0 + r < 4 * g1 && r0 + r < rows ? r0 + r : (4 * g1 < rows ? 4 * g1 : rows) - 1) * row_bytes;
-        {
-            int64_t nc = nb - c0 < I8_CHUNK ? nb - c0 : I8_CHUNK;
-            for (int k = 0; k < I8_GROUPS; k++)
-                for (int64_t b = 0; b < nc; b++) {
-                    i8_rowblk *o = &wa[k * I8_CHUNK + b];
-                    __m256i u[4];
-                    for (int r = 0; r < 4; r++) {
-                        const uint8_t *blk = row[4 * k + r] + (size_t)(c0 + b) * bs;
-                        o->d[r] = _cvtsh_ss(rd16(blk));
-                        if (type == GGML_Q8_0) {
-                            u[r] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), _mm256_set1_epi8((char)0x80));
-                        } else {
-                            __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2));
-                            u[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
-                        }
-                    }
-                    __m512i z01 = _mm512_inserti64x4(_mm512_castsi256_si512(u[0]), u[1], 1);
-                    __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(u[2]), u[3], 1);
-                    _mm512_store_si512(o->q[0], _mm512_permutex2var_epi32(z01, lo, z23));
-                    _mm512_store_si512(o->q[4], _mm512_permutex2var_epi32(z01, hi, z23));
-                }
+    /* each set of 4 x I8_GROUPS rows through all its column chunks (the tokens' layout stays in
+     * L2), while the next set's rows of the same chunk are prefetched: the weights stream from
+     * memory during the arithmetic rather than after it */
+    int64_t last = (4 * g1 < rows ? 4 * g1 : rows) - 1;
+    for (int64_t grp = g0; grp < g1; grp += I8_GROUPS)
+        for (int64_t c0 = 0; c0 < nb; c0 += I8_CHUNK) {
+            int64_t r0 = 4 * grp, nc = nb - c0 < I8_CHUNK ? nb - c0 : I8_CHUNK;
+            __m512 *acc_set = acc + (grp - g0) / I8_GROUPS * T4 * I8_GROUPS;
+            for (int k = 0; k < I8_GROUPS; k++) {
+                const uint8_t *row[4];
+                for (int r = 0; r < 4; r++) /* past the range: its last row again, results dropped */
+                    row[r] = w + (size_t)(r0 + 4 * k + r <= last ? r0 + 4 * k + r : last) * row_bytes;
+                if (q8) repack4(1, row, bs, c0, nc, wa + k * I8_CHUNK);
+                else repack4(0, row, bs, c0, nc, wa + k * I8_CHUNK);
+            }
+            for (int64_t r = r0 + 4 * I8_GROUPS; r < r0 + 8 * I8_GROUPS && r <= last; r++) {
+                const char *p = (const char *)w + (size_t)r * row_bytes + (size_t)c0 * bs;
+                for (size_t o = 0; o < (size_t)nc * bs; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+            }
             for (int64_t tt = 0; tt < T4; tt++) {
                 const i8_tokblk *xb = &xa[tt * nb + c0];
                 __m512 a[I8_GROUPS];
@@ -894,7 +961,7 @@ VNNI static void vnni_i8_matmul(int type, const uint8_t *w, size_t row_bytes, in
                 for (int64_t b = 0; b < nc; b++, xb++) {
                     /* two chains per group (even and odd g, exact integer sums) hide vpdpbusd's latency */
                     __m512i s[I8_GROUPS], s2[I8_GROUPS];
-                    __m512i c = _mm512_load_si512(type == GGML_Q8_0 ? xb->c128 : xb->c8);
+                    __m512i c = _mm512_load_si512(q8 ? xb->c128 : xb->c8);
                     _Pragma("GCC unroll 8")
                     for (int k = 0; k < I8_GROUPS; k++) s[k] = c, s2[k] = _mm512_setzero_si512();
                     _Pragma("GCC unroll 8")
@@ -907,31 +974,29 @@ VNNI static void vnni_i8_matmul(int type, const uint8_t *w, size_t row_bytes, in
                             s2[k] = _mm512_dpbusd_epi32(s2[k], _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)wb->q[g + 1])), xv2);
                         }
                     }
-                    _Pragma("GCC unroll 8")
-                    for (int k = 0; k < I8_GROUPS; k++) s[k] = _mm512_add_epi32(s[k], s2[k]);
                     __m512 dx = _mm512_load_ps(xb->d);
                     _Pragma("GCC unroll 8")
                     for (int k = 0; k < I8_GROUPS; k++) {
                         __m512 sc = _mm512_mul_ps(_mm512_broadcast_f32x4(_mm_load_ps(wa[k * I8_CHUNK + b].d)), dx);
-                        a[k] = _mm512_add_ps(a[k], _mm512_mul_ps(sc, _mm512_cvtepi32_ps(s[k])));
+                        a[k] = _mm512_add_ps(a[k], _mm512_mul_ps(sc, _mm512_cvtepi32_ps(_mm512_add_epi32(s[k], s2[k]))));
                     }
                 }
+                _Pragma("GCC unroll 8")
                 for (int k = 0; k < I8_GROUPS; k++) acc_set[tt * I8_GROUPS + k] = a[k];
             }
+            if (c0 + I8_CHUNK < nb) continue;
+            for (int64_t tt = 0; tt < T4; tt++)
+                for (int k = 0; k < I8_GROUPS; k++) {
+                    float o[16];
+                    _mm512_storeu_ps(o, acc_set[tt * I8_GROUPS + k]);
+                    for (int t = 0; t < 4 && 4 * tt + t < T; t++)
+                        for (int r = 0; r < 4; r++) {
+                            int64_t rr = r0 + 4 * k + r;
+                            if (rr < 4 * g1 && rr < rows) Y[(4 * tt + t) * rows + rr] = o[4 * t + r];
+                        }
+                }
         }
-        if (c0 + I8_CHUNK < nb) continue;
-        for (int64_t tt = 0; tt < T4; tt++)
-            for (int k = 0; k < I8_GROUPS; k++) {
-                float o[16];
-                _mm512_storeu_ps(o, acc_set[tt * I8_GROUPS + k]);
-                for (int t = 0; t < 4 && 4 * tt + t < T; t++)
-                    for (int r = 0; r < 4; r++) {
-                        int64_t rr = r0 + 4 * k + r;
-                        if (rr < 4 * g1 && rr < rows) Y[(4 * tt + t) * rows + rr] = o[4 * t + r];
-                    }
-            }
-    }
-    free(xa), free(wa), free(acc);
+    free(wa), free(acc);
 }
 
 /* ---- AVX-512: dequantizing rows (bit-identical to the reference), small-batch tile ---- */
@@ -1168,6 +1233,8 @@ const citer_kernel_set citer_kernels_avx512 = {
     .q8_0_i8 = vnni_q8_0,
     .q4_0_i8 = vnni_q4_0,
     .i8_matmul = vnni_i8_matmul,
+    .i8_prep = vnni_i8_prep,
+    .quantize8 = vnni_quantize,
     .deq_q4_k = avx512_deq_q4_k,
     .deq_q5_k = avx512_deq_q5_k,
     .deq_q6_k = avx512_deq_q6_k,

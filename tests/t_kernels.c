@@ -653,7 +653,8 @@ static void test_matmul_int8_every_T(void)
                 float *Y1 = xmalloc(sizeof(float) * TMAX * ROWS), *Y2 = xmalloc(sizeof(float) * TMAX * ROWS);
                 float *Yv = xmalloc(sizeof(float) * TMAX * ROWS), *Ys = xmalloc(sizeof(float) * TMAX * ROWS);
                 double *mag = xmalloc(sizeof(double) * TMAX * ROWS);
-                for (int64_t c = 0; c < TMAX * cols; c++) X[c] = frand() * (c % 7 == 0 ? 4.0f : 1.0f);
+                /* some all-zero blocks: a zero scale, quantized to zeros */
+                for (int64_t c = 0; c < TMAX * cols; c++) X[c] = (c / 32) % 11 == 5 ? 0 : frand() * (c % 7 == 0 ? 4.0f : 1.0f);
                 citer_set_threads(2);
                 for (int k = 0; k < TMAX; k++) {
                     citer_kernels_force("scalar");
@@ -782,10 +783,33 @@ static void test_parallel_for(void)
     citer_set_threads(2);
 }
 
+/* The default int8 mode (auto): int8 activations exactly where the kernel set has SIMD int8
+ * kernels, AVX-512 with VNNI; CITER_INT8_ACT-style modes 0 and 1 override it. */
+static void test_int8_default(void)
+{
+    int old = citer_set_int8_activations(CITER_INT8_AUTO);
+    for (size_t s = 0; s < sizeof kernel_sets / sizeof *kernel_sets; s++) {
+        if (citer_kernels_force(kernel_sets[s]) != 0) continue;
+        int want = !strcmp(kernel_sets[s], "avx512") && citer_cpu_has_avx512vnni();
+        CHECK(citer_int8_activations() == want, "%s: auto int8 %d, want %d", kernel_sets[s], citer_int8_activations(), want);
+        citer_set_int8_activations(0);
+        CHECK(!citer_int8_activations(), "%s: int8 with mode 0", kernel_sets[s]);
+        citer_set_int8_activations(1);
+        CHECK(citer_int8_activations() == (strcmp(kernel_sets[s], "avx2") != 0), "%s: mode 1", kernel_sets[s]);
+        CHECK(citer_set_int8_activations(CITER_INT8_AUTO) == 1, "mode 1 not returned");
+        printf("  %s: int8 activations by default: %s\n", kernel_sets[s], want ? "yes" : "no");
+    }
+    citer_kernels_force(NULL);
+    CHECK(citer_set_int8_activations(old) == CITER_INT8_AUTO, "auto not returned");
+}
+
 int main(void)
 {
     (void)t_fixture; /* fixture-free: these tests build their own data */
     (void)t_tmpdir;
+    /* the f32-activation kernels (exact up to f32 rounding); the int8 tests turn int8 on */
+    citer_set_int8_activations(0);
+    RUN(test_int8_default);
     RUN(test_f16_encode);
     RUN(test_f16_decode);
     RUN(test_bf16);
