@@ -596,7 +596,7 @@ static void matmul_i8(const citer_kernel_set *k8, const citer_matrix *w, const f
     matmul8_job j = {w, xq, NULL, Y, T, q8 ? stile8_q8_0 : stile8_q4_0, k8->i8_matmul};
     if (j.fast) {
         j.prep = k8->i8_prep(xq, T, n);
-        citer_parallel_for((w->rows + 3) / 4, matmul_small_i8_groups, &j);
+        citer_parallel_for((w->rows + 15) / 16, matmul_small_i8_groups, &j);
         free(j.prep);
     } else {
         citer_parallel_for(w->rows, matmul_small_i8, &j);

@@ -94,7 +94,7 @@ typedef struct {
     void (*axpy_rows)(const float *a, const float *rows, size_t stride, int64_t n, int64_t d, float *out);
     /* int8 activation mode (NULL: the f32 kernels above are used) */
     citer_dot8_fn q8_0_i8, q4_0_i8;
-    /* Small-batch matmul with int8 activations, Q8_0 or Q4_0 (`type`): the groups of 4 rows
+    /* Small-batch matmul with int8 activations, Q8_0 or Q4_0 (`type`): the sets of 16 rows
      * [g0, g1) of the rows x n matrix at w times the T quantized tokens, laid out by i8_prep
      * (once per call, for all threads; free() it), into Y[t*rows + r]. Each output has the bits
      * of the scalar int8 matvec (sdot8_*). NULL: none. */

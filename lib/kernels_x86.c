@@ -821,182 +821,198 @@ VNNI static void vnni_quantize(citer_xq8 *q, const float *x, int64_t n)
     }
 }
 
-/* Small-batch matmul with int8 activations, 4 rows x 4 tokens per 512-bit register: lane
- * 4t+r accumulates row r . token t. Per block, 8 vpdpbusd (one per group of 4 elements) sum the
- * block's integer dot products of all 16 pairs at once: the signed side is the tokens'
- * activations, each token's 4 bytes repeated over its 128-bit lane (laid out once per call by
- * vnni_i8_prep, shared by the threads), the unsigned side the 4 rows' 4 bytes (Q8_0 + 128, or
- * Q4_0 nibbles: the activation side starts from the matching correction), broadcast to every
- * 128-bit lane from a copy of the weights interleaved by 4 rows, made once per group of 4 rows.
- * Then, block by block, t += (dw*dx)*(float)s as sdot8_q8_0/sdot8_q4_0 compute it: each output
- * has the bits of the scalar int8 matvec (and is within f32 rounding of the VNNI matvec, which
- * sums in another order). */
-/* I8_GROUPS groups of 4 rows share each load of the activations; I8_CHUNK blocks of their
- * interleaved weights (4 x 32 x 144 B = 18 KB, in L1) per pass over the tokens. */
-enum { I8_GROUPS = 4, I8_CHUNK = 32 };
+/* Small-batch matmul with int8 activations, 16 rows x 1 token per 512-bit register: lane i
+ * accumulates row i of a set of 16 rows. Each block of the 16 rows is transposed once (per
+ * column chunk, into an L1 buffer) so that register g holds dword g (elements 4g..4g+3) of
+ * every row, made unsigned (Q8_0 + 128, or the Q4_0 nibbles; the activation side starts from
+ * the matching correction). Then per token, 8 vpdpbusd, each with the token's 4 bytes of that
+ * group broadcast from memory inside the instruction, give the block's integer dot products
+ * of all 16 rows; the transposed weights stay in registers for up to 8 tokens. Then, block by
+ * block, t += (dw*dx)*(float)s as sdot8_q8_0/sdot8_q4_0 compute it: each output has the bits
+ * of the scalar int8 matvec (and is within f32 rounding of the VNNI matvec, which sums in
+ * another order). */
+#ifndef I8_CHUNK
+#define I8_CHUNK 32
+#endif
+enum { I8_TOK = 8 };
+#ifndef I8_PF_SETS
+#define I8_PF_SETS 1
+#endif
+#ifndef I8_PF_HINT
+#define I8_PF_HINT _MM_HINT_T1
+#endif
 
-typedef struct { /* one block of 4 tokens, lane 4t+r: token t */
-    int8_t q[8][64];   /* group g: the token's elements 4g..4g+3, 4 times */
-    int32_t c128[16];  /* -128 and -8 times the token's sum over the block */
-    int32_t c8[16];
-    float d[16];       /* the token's scale */
-} i8_tokblk;           /* 704 bytes: every block 64-byte aligned */
+typedef struct { /* one block of 16 rows */
+    uint32_t q[8][16]; /* group g: dword g of each row, unsigned */
+    float d[16];       /* the rows' scales */
+} i8_wblk;             /* 576 bytes, 64-byte aligned in an aligned array */
 
-typedef struct { /* one block of 4 rows */
-    uint8_t q[8][16];  /* group g: the rows' unsigned elements 4g..4g+3 */
-    float d[4];
-} i8_rowblk;           /* 144 bytes: q 16-byte aligned */
-
-typedef struct {
-    int64_t T4, nb;
-    i8_tokblk blk[]; /* [T4][nb] */
+typedef struct { /* the T tokens block by block: one pointer reaches all of them */
+    int64_t T, nb;
+    int8_t *q;          /* [nb][T][32]: the tokens' quantized elements */
+    int32_t *c128, *c8; /* [nb][T]: -128 and -8 times the token's sum over the block */
+    float *d;           /* [nb][T]: the token's scale of the block */
 } i8_tokens;
-
-/* dword 4t+r of a tile-wide register: dword g of token t (tokens 0-1 in z01, 2-3 in z23) */
-VNNI static inline __m512i group_index(int g)
-{
-    return _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 8, 8, 8, 8, 16, 16, 16, 16, 24, 24, 24, 24), _mm512_set1_epi32(g));
-}
 
 VNNI static void *vnni_i8_prep(const citer_xq8 *xq, int64_t T, int64_t n)
 {
-    int64_t nb = n / QK, T4 = (T + 3) / 4;
-    i8_tokens *p = aligned_alloc(64, sizeof *p + 64 + sizeof(i8_tokblk) * (size_t)(T4 * nb));
+    int64_t nb = n / QK;
+    i8_tokens *p = malloc(sizeof *p + (QK + 2 * sizeof(int32_t) + sizeof(float)) * (size_t)(T * nb));
     if (!p) abort();
-    p->T4 = T4, p->nb = nb;
-    i8_tokblk *xa = (i8_tokblk *)((char *)p + 64); /* 64-byte aligned */
-    for (int64_t tt = 0; tt < T4; tt++)
-        for (int64_t b = 0; b < nb; b++) {
-            i8_tokblk *o = &xa[tt * nb + b];
-            __m256i u[4];
-            for (int t = 0; t < 4; t++) {
-                const citer_xq8 *x = &xq[4 * tt + t];
-                if (4 * tt + t >= T) { /* tokens past T: zeros, results dropped */
-                    u[t] = _mm256_setzero_si256();
-                    for (int r = 0; r < 4; r++) o->c128[4 * t + r] = o->c8[4 * t + r] = 0, o->d[4 * t + r] = 0;
-                    continue;
-                }
-                u[t] = _mm256_loadu_si256((const __m256i *)(x->q + b * QK));
-                int32_t c128 = 0, c8 = 0;
-                for (int g = 0; g < 8; g++) c128 += x->c128[8 * b + g], c8 += x->c8[8 * b + g];
-                for (int r = 0; r < 4; r++) o->c128[4 * t + r] = c128, o->c8[4 * t + r] = c8, o->d[4 * t + r] = x->d[b];
-            }
-            __m512i z01 = _mm512_inserti64x4(_mm512_castsi256_si512(u[0]), u[1], 1);
-            __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(u[2]), u[3], 1);
-            for (int g = 0; g < 8; g++) _mm512_store_si512(o->q[g], _mm512_permutex2var_epi32(z01, group_index(g), z23));
+    p->T = T, p->nb = nb;
+    p->c128 = (int32_t *)(p + 1);
+    p->c8 = p->c128 + T * nb;
+    p->d = (float *)(p->c8 + T * nb);
+    p->q = (int8_t *)(p->d + T * nb);
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t t = 0; t < T; t++) {
+            int32_t c128 = 0, c8 = 0;
+            for (int g = 0; g < 8; g++) c128 += xq[t].c128[8 * b + g], c8 += xq[t].c8[8 * b + g];
+            p->c128[b * T + t] = c128, p->c8[b * T + t] = c8, p->d[b * T + t] = xq[t].d[b];
+            memcpy(p->q + (b * T + t) * QK, xq[t].q + b * QK, QK);
         }
     return p;
 }
 
-/* Interleave blocks [c0, c0+nc) of 4 rows: dword 4g+r of the copy is dword g of row r. */
-VNNI static inline __attribute__((always_inline)) void repack4(int q8, const uint8_t *const row[4], size_t bs, int64_t c0,
-                                                               int64_t nc, i8_rowblk *o)
+/* Transpose block b of 16 rows into o: an 8x8 dword transpose in each 256-bit half (rows
+ * paired so that the halves come out in row order), then the scales. */
+VNNI static inline __attribute__((always_inline)) void repack16(int q8, const uint8_t *const row[16], size_t bs,
+                                                                int64_t b, i8_wblk *o)
 {
-    /* dword 4g+r of the interleaved block: dword g of row r (rows 0-1 in z01, 2-3 in z23) */
-    const __m512i lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
-    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(4));
+    static const int lo_row[8] = {0, 1, 2, 3, 8, 9, 10, 11}, hi_row[8] = {4, 5, 6, 7, 12, 13, 14, 15};
     const __m256i sign = _mm256_set1_epi8((char)0x80), m15 = _mm256_set1_epi8(15);
-    for (int64_t b = 0; b < nc; b++, o++) {
-        const uint8_t *blk0 = row[0] + (size_t)(c0 + b) * bs, *blk1 = row[1] + (size_t)(c0 + b) * bs;
-        const uint8_t *blk2 = row[2] + (size_t)(c0 + b) * bs, *blk3 = row[3] + (size_t)(c0 + b) * bs;
-        __m256i u0, u1, u2, u3;
+    __m256i u[16];
+    uint16_t h[16];
+    _Pragma("GCC unroll 16")
+    for (int r = 0; r < 16; r++) {
+        const uint8_t *blk = row[r] + (size_t)b * bs;
+        h[r] = rd16(blk);
         if (q8) {
-            u0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk0 + 2)), sign);
-            u1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk1 + 2)), sign);
-            u2 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk2 + 2)), sign);
-            u3 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk3 + 2)), sign);
+            u[r] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), sign);
         } else {
-#define NIB(p) _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)((p) + 2)), 4), \
-                                                 _mm_loadu_si128((const __m128i *)((p) + 2))), m15)
-            u0 = NIB(blk0), u1 = NIB(blk1), u2 = NIB(blk2), u3 = NIB(blk3);
-#undef NIB
+            __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2));
+            u[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m15);
         }
-        __m512i z01 = _mm512_inserti64x4(_mm512_castsi256_si512(u0), u1, 1);
-        __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(u2), u3, 1);
-        _mm512_storeu_si512(o->q[0], _mm512_permutex2var_epi32(z01, lo, z23));
-        _mm512_storeu_si512(o->q[4], _mm512_permutex2var_epi32(z01, hi, z23));
-        uint64_t h = (uint64_t)rd16(blk0) | (uint64_t)rd16(blk1) << 16 | (uint64_t)rd16(blk2) << 32 |
-                     (uint64_t)rd16(blk3) << 48;
-        _mm_store_ps(o->d, _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h)));
     }
+    __m512i z[8], tl[4], th[4];
+    _Pragma("GCC unroll 16")
+    for (int k = 0; k < 8; k++) z[k] = _mm512_inserti64x4(_mm512_castsi256_si512(u[lo_row[k]]), u[hi_row[k]], 1);
+    _Pragma("GCC unroll 16")
+    for (int m = 0; m < 4; m++) {
+        tl[m] = _mm512_unpacklo_epi32(z[2 * m], z[2 * m + 1]);
+        th[m] = _mm512_unpackhi_epi32(z[2 * m], z[2 * m + 1]);
+    }
+    /* A_p, B_p: 128-bit lanes [dword p, dword p+4] of rows 0-3 then 4-7 (A) and 8-11 then 12-15 (B) */
+    __m512i A[4], B[4];
+    A[0] = _mm512_unpacklo_epi64(tl[0], tl[1]), A[1] = _mm512_unpackhi_epi64(tl[0], tl[1]);
+    A[2] = _mm512_unpacklo_epi64(th[0], th[1]), A[3] = _mm512_unpackhi_epi64(th[0], th[1]);
+    B[0] = _mm512_unpacklo_epi64(tl[2], tl[3]), B[1] = _mm512_unpackhi_epi64(tl[2], tl[3]);
+    B[2] = _mm512_unpacklo_epi64(th[2], th[3]), B[3] = _mm512_unpackhi_epi64(th[2], th[3]);
+    _Pragma("GCC unroll 16")
+    for (int p = 0; p < 4; p++) {
+        _mm512_store_si512(o->q[p], _mm512_shuffle_i32x4(A[p], B[p], 0x88));
+        _mm512_store_si512(o->q[p + 4], _mm512_shuffle_i32x4(A[p], B[p], 0xDD));
+    }
+    _mm512_store_ps(o->d, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h)));
 }
+
+/* acc + the dot products of w's unsigned bytes with the 4 signed bytes at p repeated, the load
+ * folded into the instruction as a broadcast (GCC 12 emits a separate vpbroadcastd for
+ * _mm512_set1_epi32 of a load: twice the instructions in the inner loop) */
+VNNI static inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const int8_t *p)
+{
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const int32_t *)p));
+    return acc;
+}
+
+/* Blocks [b0, b0+nc) of the 16 rows in wb for tokens t0..t0+nt-1, added to acc[0..nt). */
+VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, const i8_wblk *wb, int64_t b0, int64_t nc,
+                                                               const i8_tokens *tk, int64_t t0, __m512 *acc)
+{
+    int64_t T = tk->T;
+    int two = nt <= 4; /* few tokens: two chains per token hide vpdpbusd's latency */
+    __m512 a[I8_TOK];
+    _Pragma("GCC unroll 16")
+    for (int t = 0; t < nt; t++) a[t] = acc[t];
+    for (int64_t b = 0; b < nc; b++, wb++) {
+        int64_t at = (b0 + b) * T + t0; /* token t0 of this block */
+        const int32_t *cs = (q8 ? tk->c128 : tk->c8) + at;
+        const float *ds = tk->d + at;
+        const int8_t *xq = tk->q + at * QK;
+        __m512i s[I8_TOK], s2[I8_TOK];
+        _Pragma("GCC unroll 16")
+        for (int t = 0; t < nt; t++) s[t] = _mm512_set1_epi32(cs[t]), s2[t] = _mm512_setzero_si512();
+        _Pragma("GCC unroll 16")
+        for (int g = 0; g < 8; g++) {
+            __m512i wg = _mm512_load_si512(wb->q[g]);
+            _Pragma("GCC unroll 16")
+            for (int t = 0; t < nt; t++) {
+                if (two && (g & 1)) s2[t] = dpbusd_bcast(s2[t], wg, xq + t * QK + 4 * g);
+                else s[t] = dpbusd_bcast(s[t], wg, xq + t * QK + 4 * g);
+            }
+        }
+        __m512 dw = _mm512_load_ps(wb->d);
+        _Pragma("GCC unroll 16")
+        for (int t = 0; t < nt; t++) {
+            __m512i st = two ? _mm512_add_epi32(s[t], s2[t]) : s[t];
+            a[t] = _mm512_add_ps(a[t], _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(ds[t])), _mm512_cvtepi32_ps(st)));
+        }
+    }
+    _Pragma("GCC unroll 16")
+    for (int t = 0; t < nt; t++) acc[t] = a[t];
+}
+
+#define I8_PASSES(q8)                                                                  \
+    switch (nt) {                                                                      \
+    case 1: i8_pass(q8, 1, buf, c0, nc, tk, t0, acc + t0); break;                      \
+    case 2: i8_pass(q8, 2, buf, c0, nc, tk, t0, acc + t0); break;                      \
+    case 3: i8_pass(q8, 3, buf, c0, nc, tk, t0, acc + t0); break;                      \
+    case 4: i8_pass(q8, 4, buf, c0, nc, tk, t0, acc + t0); break;                      \
+    case 5: i8_pass(q8, 5, buf, c0, nc, tk, t0, acc + t0); break;                      \
+    case 6: i8_pass(q8, 6, buf, c0, nc, tk, t0, acc + t0); break;                      \
+    case 7: i8_pass(q8, 7, buf, c0, nc, tk, t0, acc + t0); break;                      \
+    default: i8_pass(q8, 8, buf, c0, nc, tk, t0, acc + t0); break;                     \
+    }
 
 VNNI static void vnni_i8_matmul(int type, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t g0, int64_t g1,
                                 const void *prep, int64_t T, int64_t n, float *Y)
 {
-    const i8_tokens *tok = prep;
-    const i8_tokblk *xa = (const i8_tokblk *)((const char *)prep + 64);
-    int64_t nb = n / QK, T4 = tok->T4;
+    const i8_tokens *tk = prep;
+    int64_t nb = n / QK;
     int q8 = type == GGML_Q8_0;
     size_t bs = q8 ? 34 : 18;
-    int64_t nset = (g1 - g0 + I8_GROUPS - 1) / I8_GROUPS;
-    i8_rowblk *wa = aligned_alloc(64, sizeof *wa * I8_CHUNK * I8_GROUPS);
-    __m512 *acc = aligned_alloc(64, sizeof(__m512) * (size_t)(T4 * I8_GROUPS * nset));
-    if (!wa || !acc) abort();
-    for (int64_t k = 0; k < nset * T4 * I8_GROUPS; k++) acc[k] = _mm512_setzero_ps();
-    /* each set of 4 x I8_GROUPS rows through all its column chunks (the tokens' layout stays in
-     * L2), while the next set's rows of the same chunk are prefetched: the weights stream from
-     * memory during the arithmetic rather than after it */
-    int64_t last = (4 * g1 < rows ? 4 * g1 : rows) - 1;
-    for (int64_t grp = g0; grp < g1; grp += I8_GROUPS)
+    i8_wblk *buf = aligned_alloc(64, sizeof *buf * I8_CHUNK);
+    __m512 *acc = aligned_alloc(64, sizeof(__m512) * (size_t)T);
+    if (!buf || !acc) abort();
+    int64_t end = 16 * g1 < rows ? 16 * g1 : rows;
+    /* each set of 16 rows through all its column chunks (the tokens stay in L2), while the
+     * next set's rows of the same chunk are prefetched: the weights stream from memory
+     * during the arithmetic rather than after it */
+    for (int64_t set = g0; set < g1; set++) {
+        int64_t r0 = 16 * set;
+        const uint8_t *row[16];
+        for (int r = 0; r < 16; r++) /* past the range: its last row again, results dropped */
+            row[r] = w + (size_t)(r0 + r < end ? r0 + r : end - 1) * row_bytes;
+        for (int64_t t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
         for (int64_t c0 = 0; c0 < nb; c0 += I8_CHUNK) {
-            int64_t r0 = 4 * grp, nc = nb - c0 < I8_CHUNK ? nb - c0 : I8_CHUNK;
-            __m512 *acc_set = acc + (grp - g0) / I8_GROUPS * T4 * I8_GROUPS;
-            for (int k = 0; k < I8_GROUPS; k++) {
-                const uint8_t *row[4];
-                for (int r = 0; r < 4; r++) /* past the range: its last row again, results dropped */
-                    row[r] = w + (size_t)(r0 + 4 * k + r <= last ? r0 + 4 * k + r : last) * row_bytes;
-                if (q8) repack4(1, row, bs, c0, nc, wa + k * I8_CHUNK);
-                else repack4(0, row, bs, c0, nc, wa + k * I8_CHUNK);
-            }
-            for (int64_t r = r0 + 4 * I8_GROUPS; r < r0 + 8 * I8_GROUPS && r <= last; r++) {
+            int64_t nc = nb - c0 < I8_CHUNK ? nb - c0 : I8_CHUNK;
+            if (q8)
+                for (int64_t b = 0; b < nc; b++) repack16(1, row, bs, c0 + b, buf + b);
+            else
+                for (int64_t b = 0; b < nc; b++) repack16(0, row, bs, c0 + b, buf + b);
+            for (int64_t r = r0 + 16 * I8_PF_SETS; r < r0 + 16 * I8_PF_SETS + 16 && r < end; r++) {
                 const char *p = (const char *)w + (size_t)r * row_bytes + (size_t)c0 * bs;
-                for (size_t o = 0; o < (size_t)nc * bs; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+                for (size_t o = 0; o < (size_t)nc * bs; o += 64) _mm_prefetch(p + o, I8_PF_HINT);
             }
-            for (int64_t tt = 0; tt < T4; tt++) {
-                const i8_tokblk *xb = &xa[tt * nb + c0];
-                __m512 a[I8_GROUPS];
-                _Pragma("GCC unroll 8")
-                for (int k = 0; k < I8_GROUPS; k++) a[k] = acc_set[tt * I8_GROUPS + k];
-                for (int64_t b = 0; b < nc; b++, xb++) {
-                    /* two chains per group (even and odd g, exact integer sums) hide vpdpbusd's latency */
-                    __m512i s[I8_GROUPS], s2[I8_GROUPS];
-                    __m512i c = _mm512_load_si512(q8 ? xb->c128 : xb->c8);
-                    _Pragma("GCC unroll 8")
-                    for (int k = 0; k < I8_GROUPS; k++) s[k] = c, s2[k] = _mm512_setzero_si512();
-                    _Pragma("GCC unroll 8")
-                    for (int g = 0; g < 8; g += 2) {
-                        __m512i xv = _mm512_load_si512(xb->q[g]), xv2 = _mm512_load_si512(xb->q[g + 1]);
-                        _Pragma("GCC unroll 8")
-                        for (int k = 0; k < I8_GROUPS; k++) {
-                            const i8_rowblk *wb = &wa[k * I8_CHUNK + b];
-                            s[k] = _mm512_dpbusd_epi32(s[k], _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)wb->q[g])), xv);
-                            s2[k] = _mm512_dpbusd_epi32(s2[k], _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)wb->q[g + 1])), xv2);
-                        }
-                    }
-                    __m512 dx = _mm512_load_ps(xb->d);
-                    _Pragma("GCC unroll 8")
-                    for (int k = 0; k < I8_GROUPS; k++) {
-                        __m512 sc = _mm512_mul_ps(_mm512_broadcast_f32x4(_mm_load_ps(wa[k * I8_CHUNK + b].d)), dx);
-                        a[k] = _mm512_add_ps(a[k], _mm512_mul_ps(sc, _mm512_cvtepi32_ps(_mm512_add_epi32(s[k], s2[k]))));
-                    }
-                }
-                _Pragma("GCC unroll 8")
-                for (int k = 0; k < I8_GROUPS; k++) acc_set[tt * I8_GROUPS + k] = a[k];
+            for (int64_t t0 = 0; t0 < T; t0 += I8_TOK) {
+                int nt = T - t0 < I8_TOK ? (int)(T - t0) : I8_TOK;
+                if (q8) I8_PASSES(1) else I8_PASSES(0)
             }
-            if (c0 + I8_CHUNK < nb) continue;
-            for (int64_t tt = 0; tt < T4; tt++)
-                for (int k = 0; k < I8_GROUPS; k++) {
-                    float o[16];
-                    _mm512_storeu_ps(o, acc_set[tt * I8_GROUPS + k]);
-                    for (int t = 0; t < 4 && 4 * tt + t < T; t++)
-                        for (int r = 0; r < 4; r++) {
-                            int64_t rr = r0 + 4 * k + r;
-                            if (rr < 4 * g1 && rr < rows) Y[(4 * tt + t) * rows + rr] = o[4 * t + r];
-                        }
-                }
         }
-    free(wa), free(acc);
+        __mmask16 m = end - r0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (end - r0)) - 1);
+        for (int64_t t = 0; t < T; t++) _mm512_mask_storeu_ps(Y + t * rows + r0, m, acc[t]);
+    }
+    free(buf), free(acc);
 }
 
 /* ---- AVX-512: dequantizing rows (bit-identical to the reference), small-batch tile ---- */
