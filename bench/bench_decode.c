@@ -254,8 +254,9 @@ int main(void)
     int reps = quick ? 2 : 3;
     citer_set_threads(2);
     double bw = measured_bandwidth();
-    printf("bench_decode: kernels %s, %d threads, memory read %.1f GB/s%s\n", citer_kernels_name(),
-           citer_get_threads(), bw, quick ? " (quick)" : "");
+    printf("bench_decode: kernels %s%s, %d threads, memory read %.1f GB/s%s\n", citer_kernels_name(),
+           citer_int8_activations() ? " with int8 activations for q8_0 and q4_0" : "", citer_get_threads(), bw,
+           quick ? " (quick)" : "");
     printf("%-15s %-5s %9s %8s %7s %6s | %8s %8s | %s\n", "model", "type", "decode", "weights", "of mem",
            "ctx512", "matvecs", "rest", "");
     double worst_ratio = 1e9, sum_tps = 0;

@@ -11,9 +11,11 @@
  * x 4 tokens per tile): T tokens cost one pass over the weights and their conversion to f32
  * plus T times the FMAs, not T matvecs (each of which converts the weights again). Every output
  * is one accumulation in a fixed order, so a token's result depends neither on the thread count
- * nor on T. Fewer tokens are T matvecs. With int8 activations (Q8_0, Q4_0) the T tokens are
- * quantized once and the kernel set's i8_matmul multiplies 4 rows x 4 tokens per register with
- * integer dot products (kernels_x86.c), each output the bits of the scalar int8 matvec.
+ * nor on T. Fewer tokens are T matvecs. With int8 activations (Q8_0, Q4_0; the default with
+ * AVX-512 VNNI) the T tokens (2 <= T) are quantized once and the kernel set's i8_matmul
+ * multiplies sets of 16 rows with up to 8 tokens at a time by integer dot products
+ * (kernels_x86.c), each output the bits of the scalar int8 matvec: there a few tokens cost
+ * little more than one pass over the weights.
  *
  * Larger matmuls dequantize tiles of TILE rows to f32 and multiply them with OpenBLAS sgemm. The
  * tiles are distributed over our own thread pool and OpenBLAS is kept at one thread, so the two
