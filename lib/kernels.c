@@ -12,10 +12,11 @@
  * plus T times the FMAs, not T matvecs (each of which converts the weights again). Every output
  * is one accumulation in a fixed order, so a token's result depends neither on the thread count
  * nor on T. Fewer tokens are T matvecs. With int8 activations (Q8_0, Q4_0; the default with
- * AVX-512 VNNI) the T tokens (2 <= T) are quantized once and the kernel set's i8_matmul
- * multiplies sets of 16 rows with up to 8 tokens at a time by integer dot products
- * (kernels_x86.c), each output the bits of the scalar int8 matvec: there a few tokens cost
- * little more than one pass over the weights.
+ * AVX-512 VNNI) every matmul (2 <= T, chunks of 64 tokens) quantizes its tokens once and the
+ * kernel set's i8_matmul multiplies sets of 16 rows with up to 8 tokens at a time by integer
+ * dot products (kernels_x86.c), each output the bits of the scalar int8 matvec: a few tokens
+ * cost little more than one pass over the weights, and long prompts a third of the time of
+ * dequantize + sgemm.
  *
  * Larger matmuls dequantize tiles of TILE rows to f32 and multiply them with OpenBLAS sgemm. The
  * tiles are distributed over our own thread pool and OpenBLAS is kept at one thread, so the two
@@ -455,6 +456,12 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y) { citer_matve
 /* The same with int8 activations and a SIMD int8 batch kernel: its tiles need no f32 copy of
  * the weights, and 2 tokens already cost less than 2 matvecs (bench/bench_smallbatch). */
 #define SMALL_MIN_T8 2
+#ifndef I8_BATCH
+#define I8_BATCH 64
+#endif
+#ifndef I8_ALL_T
+#define I8_ALL_T 1
+#endif
 /* How far ahead (in groups of 4 rows) the small-batch path prefetches weights. */
 #ifndef PREFETCH_GROUPS
 #define PREFETCH_GROUPS 2
@@ -642,6 +649,15 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
     int i8 = int8_activations(ks) && ((w->type == GGML_Q8_0 && k8->q8_0_i8) || (w->type == GGML_Q4_0 && k8->q4_0_i8));
     if (T < (i8 && k8->i8_matmul ? SMALL_MIN_T8 : SMALL_MIN_T)) {
         for (int64_t t = 0; t < T; t++) citer_matvec(w, X + t * w->cols, Y + t * w->rows);
+        return;
+    }
+    if (i8 && I8_ALL_T) {
+        /* every T: a token gets the same bits whatever batch it comes in, and the SIMD int8
+         * kernel outruns dequantize + sgemm about three times (bench_decode's prefill rows);
+         * chunks of I8_BATCH tokens keep their activations in L2 (the weights are read once
+         * per chunk) */
+        for (int64_t t0 = 0; t0 < T; t0 += I8_BATCH)
+            matmul_i8(k8, w, X + t0 * w->cols, T - t0 < I8_BATCH ? T - t0 : I8_BATCH, Y + t0 * w->rows);
         return;
     }
     citer_blas_one_thread();

@@ -83,10 +83,10 @@ void citer_blas_one_thread(void);
  * 8 bits per block of 32 once per matvec and multiplied with integer dot products, as
  * llama.cpp does. Not exact: a dot product is off by ~0.3% of sum|w x| (tests/t_kernels.c) and
  * the logits of a q8_0 model by ~1e-2 relative L2 (the fixtures' q8_0 tolerance is 2e-2 for
- * this reason). In this mode matmul's small-batch path quantizes its T tokens once and
- * multiplies them with integer dot products too: each output has the bits of the scalar int8
- * matvec of its token (the AVX-512 VNNI matvec sums in another order: within f32 rounding of
- * it). Modes: CITER_INT8_AUTO (the default) uses it where the kernel set has SIMD int8 kernels
+ * this reason). In this mode citer_matmul quantizes its T tokens once and multiplies them with
+ * integer dot products too, whatever T (from 2 tokens with AVX-512 VNNI, in chunks of 64): each
+ * output has the bits of the scalar int8 matvec of its token (the AVX-512 VNNI matvec sums in
+ * another order: within f32 rounding of it), so prefill, scoring and decoding agree. Modes: CITER_INT8_AUTO (the default) uses it where the kernel set has SIMD int8 kernels
  * (AVX-512 VNNI), where it is faster (a batched append of a few tokens costs about half as
  * much: bench/bench_smallbatch); 1 uses it on every set that has int8 kernels (the scalar
  * ones where there are no SIMD ones; AVX2 keeps f32 activations); 0 never (f32 activations,
