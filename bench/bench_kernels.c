@@ -95,8 +95,9 @@ int main(void)
     for (int i = 0; i < COLS; i++) x[i] = frand();
     for (size_t i = 0; i < (size_t)ROWS * COLS; i++) wf[i] = frand();
 
-    printf("kernels: %s; matvec %dx%d over %u MB of weights\n", citer_kernels_name(), ROWS, COLS,
-           TOTAL_BYTES >> 20);
+    printf("kernels: %s; matvec %dx%d over %u MB of weights; %s activations for quantized types "
+           "(CITER_INT8_ACT=0|1)\n",
+           citer_kernels_name(), ROWS, COLS, TOTAL_BYTES >> 20, citer_int8_activations() ? "int8" : "f32");
     double bw[3];
     for (int nt = 1; nt <= 2; nt++) {
         citer_set_threads(nt);

@@ -16,7 +16,8 @@
  * kernel set's i8_matmul multiplies sets of 16 rows with up to 8 tokens at a time by integer
  * dot products (kernels_x86.c), each output the bits of the scalar int8 matvec: a few tokens
  * cost little more than one pass over the weights, and long prompts a third of the time of
- * dequantize + sgemm.
+ * dequantize + sgemm. The K-quants get int8 activations in matvec only (so also matmuls of
+ * fewer tokens than the small-batch path's); their larger matmuls keep f32 activations.
  *
  * Larger matmuls dequantize tiles of TILE rows to f32 and multiply them with OpenBLAS sgemm. The
  * tiles are distributed over our own thread pool and OpenBLAS is kept at one thread, so the two
@@ -124,6 +125,111 @@ static float sdot8_q4_0(const void *row, const citer_xq8 *x, int64_t n)
     return t;
 }
 
+/* K-quants with int8 activations. Each activation block of 32 is a sub-block (Q4_K, Q5_K) or
+ * two scale groups of 16 (Q6_K) of the weights. The order of the float operations is the one
+ * of a 512-bit VNNI kernel, so that kernels_x86.c can give these bits: a super-block is 4
+ * registers of 64 elements, p = 0..3, each of 16 int32 lanes l: the integer dot of the 4
+ * elements 64p+4l..+3 (exact), as a float, times the scale of its group, added to acc[p][l];
+ * at the end kq_sum adds the lanes in a fixed tree. Q4_K/Q5_K's minimums go to 8 more lanes,
+ * one per sub-block: (dmin*mn) * sx, sx = dx * (sum of the block's q) from the quantizer. */
+static float kq_sum(const float acc[4][16], const float accm[8])
+{
+    float h[8];
+    for (int i = 0; i < 8; i++) {
+        float a = (acc[0][i] + acc[1][i]) + (acc[2][i] + acc[3][i]);
+        float b = (acc[0][i + 8] + acc[1][i + 8]) + (acc[2][i + 8] + acc[3][i + 8]);
+        h[i] = (a + b) - accm[i];
+    }
+    for (int i = 0; i < 4; i++) h[i] += h[i + 4];
+    for (int i = 0; i < 2; i++) h[i] += h[i + 2];
+    return h[0] + h[1];
+}
+
+/* One Q4_K/Q5_K super-block of weights qv[256] (0..31, element order): lane l of register p
+ * is group l&7 of sub-block 2p + l/8, scaled by (d*sc)*dx of that sub-block. */
+static void kq45_block(const uint8_t *qv, const uint8_t *b, const citer_xq8 *x, int64_t i, float acc[4][16],
+                       float accm[8])
+{
+    float d = citer_f16_to_f32(rd16(b)), dmin = citer_f16_to_f32(rd16(b + 2)), w[8];
+    for (int j = 0; j < 8; j++) {
+        int sc, mn;
+        kquant_scale_min(b + 4, j, &sc, &mn);
+        w[j] = d * (float)sc * x->d[8 * i + j];
+        accm[j] += dmin * (float)mn * x->sx[8 * i + j];
+    }
+    const int8_t *q = x->q + QKK * i;
+    for (int p = 0; p < 4; p++)
+        for (int l = 0; l < 16; l++) {
+            int e = 64 * p + 4 * l;
+            int32_t s = 0;
+            for (int k = 0; k < 4; k++) s += qv[e + k] * q[e + k];
+            acc[p][l] += (float)s * w[e / 32];
+        }
+}
+
+static float sdot8_q4_k(const void *row, const citer_xq8 *x, int64_t n)
+{
+    const uint8_t *b = row;
+    float acc[4][16] = {{0}}, accm[8] = {0};
+    uint8_t qv[QKK];
+    for (int64_t i = 0; i < n / QKK; i++, b += 144) {
+        for (int k = 0; k < 4; k++)
+            for (int l = 0; l < 32; l++) {
+                qv[64 * k + l] = b[16 + 32 * k + l] & 15;
+                qv[64 * k + 32 + l] = b[16 + 32 * k + l] >> 4;
+            }
+        kq45_block(qv, b, x, i, acc, accm);
+    }
+    return kq_sum(acc, accm);
+}
+
+static float sdot8_q5_k(const void *row, const citer_xq8 *x, int64_t n)
+{
+    const uint8_t *b = row;
+    float acc[4][16] = {{0}}, accm[8] = {0};
+    uint8_t qv[QKK];
+    for (int64_t i = 0; i < n / QKK; i++, b += 176) {
+        for (int k = 0; k < 4; k++)
+            for (int l = 0; l < 32; l++) {
+                uint8_t h = b[16 + l], v = b[48 + 32 * k + l];
+                qv[64 * k + l] = (uint8_t)((v & 15) | ((h >> 2 * k) & 1) << 4);
+                qv[64 * k + 32 + l] = (uint8_t)((v >> 4) | ((h >> (2 * k + 1)) & 1) << 4);
+            }
+        kq45_block(qv, b, x, i, acc, accm);
+    }
+    return kq_sum(acc, accm);
+}
+
+/* Q6_K: lane l of register p is scale group 4p + l/4, scaled by (d*sc)*dx of its block. */
+static float sdot8_q6_k(const void *row, const citer_xq8 *x, int64_t n)
+{
+    const uint8_t *b = row;
+    float acc[4][16] = {{0}}, accm[8] = {0};
+    int qv[QKK];
+    for (int64_t i = 0; i < n / QKK; i++, b += 210) {
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+            for (int l = 0; l < 32; l++) {
+                qv[128 * h + l] = ((ql[l] & 15) | (qh[l] & 3) << 4) - 32;
+                qv[128 * h + 32 + l] = ((ql[32 + l] & 15) | (qh[l] >> 2 & 3) << 4) - 32;
+                qv[128 * h + 64 + l] = ((ql[l] >> 4) | (qh[l] >> 4 & 3) << 4) - 32;
+                qv[128 * h + 96 + l] = ((ql[32 + l] >> 4) | (qh[l] >> 6 & 3) << 4) - 32;
+            }
+        }
+        float d = citer_f16_to_f32(rd16(b + 208)), w[16];
+        for (int k = 0; k < 16; k++) w[k] = d * (float)(int8_t)b[192 + k] * x->d[8 * i + k / 2];
+        const int8_t *q = x->q + QKK * i;
+        for (int p = 0; p < 4; p++)
+            for (int l = 0; l < 16; l++) {
+                int e = 64 * p + 4 * l;
+                int32_t s = 0;
+                for (int k = 0; k < 4; k++) s += qv[e + k] * q[e + k];
+                acc[p][l] += (float)s * w[e / 16];
+            }
+    }
+    return kq_sum(acc, accm);
+}
+
 /* small-batch int8 tiles (sets without i8_matmul): each token's dot as the scalar matvec computes it */
 static void stile8_q8_0(const uint8_t *row, const citer_xq8 *const x[4], int64_t n, float out[4])
 {
@@ -152,6 +258,9 @@ const citer_kernel_set citer_kernels_scalar = {
     .dot_f32 = sdot_f32,
     .q8_0_i8 = sdot8_q8_0,
     .q4_0_i8 = sdot8_q4_0,
+    .q4_k_i8 = sdot8_q4_k,
+    .q5_k_i8 = sdot8_q5_k,
+    .q6_k_i8 = sdot8_q6_k,
     .tile4 = stile4,
 };
 
@@ -237,14 +346,15 @@ typedef struct {
 static void xq8_free(void *p) { free(p); }
 static void xq8_key_init(void) { pthread_key_create(&xq8_key, xq8_free); }
 
-/* Bytes of a quantized vector of n elements: q, d, dl, c128, c8. */
-static size_t xq8_bytes(int64_t n) { return (size_t)n / 32 * sizeof(float) + (size_t)n / 4 * 12 + (size_t)n; }
+/* Bytes of a quantized vector of n elements: q, d, sx, dl, c128, c8. */
+static size_t xq8_bytes(int64_t n) { return (size_t)n / 32 * 2 * sizeof(float) + (size_t)n / 4 * 12 + (size_t)n; }
 
 /* Point q's arrays into mem (xq8_bytes(n) bytes; 4-byte arrays first for alignment). */
 static void xq8_place(citer_xq8 *q, void *mem, int64_t n)
 {
     q->d = mem;
-    q->dl = q->d + n / 32;
+    q->sx = q->d + n / 32;
+    q->dl = q->sx + n / 32;
     q->c128 = (int32_t *)(q->dl + n / 4);
     q->c8 = q->c128 + n / 4;
     q->q = (int8_t *)(q->c8 + n / 4);
@@ -260,13 +370,16 @@ static void quantize_into(citer_xq8 *q, const float *x, int64_t n)
         float d = amax / 127, id = d > 0 ? 1 / d : 0;
         q->d[i] = d;
         for (int k = 0; k < QK; k++) q->q[i * QK + k] = (int8_t)lrintf(v[k] * id);
+        int32_t all = 0;
         for (int g = 0; g < 8; g++) {
             const int8_t *p = q->q + i * QK + 4 * g;
             int32_t sum = p[0] + p[1] + p[2] + p[3];
+            all += sum;
             q->dl[i * 8 + g] = d;
             q->c128[i * 8 + g] = -128 * sum;
             q->c8[i * 8 + g] = -8 * sum;
         }
+        q->sx[i] = d * (float)all;
     }
 }
 
@@ -374,8 +487,9 @@ static const citer_kernel_set *int8_set(const citer_kernel_set *ks)
     return ks == &citer_kernels_avx512 && !citer_cpu_has_avx512vnni() ? &citer_kernels_scalar : ks;
 }
 
-/* Whether Q8_0 and Q4_0 weights get int8 activations with kernel set ks (the int8 kernels are
- * int8_set(ks)'s; a set without them, AVX2, keeps f32 activations even when on). */
+/* Whether Q8_0, Q4_0 and (in matvec) K-quant weights get int8 activations with kernel set ks
+ * (the int8 kernels are int8_set(ks)'s; a set without them, AVX2, keeps f32 activations even
+ * when on). */
 static int int8_activations(const citer_kernel_set *ks)
 {
     int m = int8_setting();
@@ -412,6 +526,9 @@ static void matvec_part_init(matvec_part *p, const citer_kernel_set *ks, const c
         const citer_kernel_set *k8 = int8_set(ks);
         if (w->type == GGML_Q8_0) p->dot8 = k8->q8_0_i8;
         if (w->type == GGML_Q4_0) p->dot8 = k8->q4_0_i8;
+        if (w->type == GGML_Q4_K) p->dot8 = k8->q4_k_i8;
+        if (w->type == GGML_Q5_K) p->dot8 = k8->q5_k_i8;
+        if (w->type == GGML_Q6_K) p->dot8 = k8->q6_k_i8;
     }
 }
 

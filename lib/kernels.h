@@ -79,22 +79,28 @@ void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t 
  * pool: matmul, the LM trainer, router inference. Cheap enough to call per use. */
 void citer_blas_one_thread(void);
 
-/* Int8 activation mode for quantized weights (Q8_0, Q4_0): the activation vector is rounded to
- * 8 bits per block of 32 once per matvec and multiplied with integer dot products, as
- * llama.cpp does. Not exact: a dot product is off by ~0.3% of sum|w x| (tests/t_kernels.c) and
- * the logits of a q8_0 model by ~1e-2 relative L2 (the fixtures' q8_0 tolerance is 2e-2 for
- * this reason). In this mode citer_matmul quantizes its T tokens once and multiplies them with
- * integer dot products too, whatever T (from 2 tokens with AVX-512 VNNI, in chunks of 64): each
- * output has the bits of the scalar int8 matvec of its token (the AVX-512 VNNI matvec sums in
- * another order: within f32 rounding of it), so prefill, scoring and decoding agree. Modes: CITER_INT8_AUTO (the default) uses it where the kernel set has SIMD int8 kernels
- * (AVX-512 VNNI), where it is faster (a batched append of a few tokens costs about half as
- * much: bench/bench_smallbatch); 1 uses it on every set that has int8 kernels (the scalar
- * ones where there are no SIMD ones; AVX2 keeps f32 activations); 0 never (f32 activations,
- * within f32 rounding of dequantize-then-f32). CITER_INT8_ACT=0, 1 or auto in the environment
- * sets it. Returns the previous mode; call while no kernel runs. */
+/* Int8 activation mode for quantized weights (Q8_0, Q4_0, and in matvec Q4_K, Q5_K, Q6_K): the
+ * activation vector is rounded to 8 bits per block of 32 once per matvec and multiplied with
+ * integer dot products, as llama.cpp does. Not exact: a dot product is off by ~0.3% of
+ * sum|w x| (tests/t_kernels.c) and the logits of a q8_0 model by ~1e-2 relative L2 (the
+ * fixtures' q8_0 tolerance is 2e-2 for this reason). In this mode citer_matmul of Q8_0/Q4_0
+ * quantizes its T tokens once and multiplies them with integer dot products too, whatever T
+ * (from 2 tokens with AVX-512 VNNI, in chunks of 64): each output has the bits of the scalar
+ * int8 matvec of its token (the AVX-512 VNNI Q8_0/Q4_0 matvec sums in another order: within
+ * f32 rounding of it), so prefill, scoring and decoding agree. K-quant matvecs have the bits of
+ * the scalar int8 matvec; K-quant matmuls of 4 or more tokens keep f32 activations (fewer are
+ * matvecs), so for them prefill and decoding differ by the int8 rounding. Modes:
+ * CITER_INT8_AUTO (the default) uses it where the kernel set has SIMD int8 kernels (AVX-512
+ * VNNI), where it is faster (a batched append of a few tokens costs about half as much:
+ * bench/bench_smallbatch; a K-quant matvec 2-3x: bench/bench_kernels); 1 uses it on every set
+ * that has int8 kernels (the scalar ones where there are no SIMD ones; AVX2 keeps f32
+ * activations); 0 never (f32 activations, within f32 rounding of dequantize-then-f32).
+ * CITER_INT8_ACT=0, 1 or auto in the environment sets it. Returns the previous mode; call while
+ * no kernel runs. */
 enum { CITER_INT8_AUTO = 2 };
 int citer_set_int8_activations(int mode);
-/* 1 if Q8_0 and Q4_0 weights get int8 activations now (the mode and the kernel set). */
+/* 1 if Q8_0, Q4_0 and K-quant weights get int8 activations in matvec now (the mode and the
+ * kernel set). */
 int citer_int8_activations(void);
 
 /* Instruction set of the matvec kernels: "scalar", "avx2" (AVX2+FMA+F16C) or "avx512"

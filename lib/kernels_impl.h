@@ -62,11 +62,13 @@ typedef float (*citer_dot_fn)(const void *row, const float *x, int64_t cols);
  * per matvec: q[i] = round(x[i] / d[b]) with d[b] = max|x| over block b / 127. For the 8 groups
  * of 4 consecutive elements of a block (the int32 lanes of a 256-bit VNNI dot product) it also
  * keeps -128 and -8 times the group's sum of q: the corrections for weights offset by 128
- * (Q8_0 made unsigned) or by 8 (Q4_0 nibbles), and d[b] repeated per group. */
+ * (Q8_0 made unsigned) or by 8 (Q4_0 nibbles), and d[b] repeated per group. For the K-quants'
+ * minimums (Q4_K, Q5_K) it keeps d[b] times the block's sum of q. */
 typedef struct {
     int64_t n;        /* elements, a multiple of 32 */
     int8_t *q;        /* [n] */
     float *d;         /* [n/32] */
+    float *sx;        /* [n/32]: d[b] * (float)(sum of block b's q) */
     float *dl;        /* [n/4]: d of the group's block */
     int32_t *c128;    /* [n/4] */
     int32_t *c8;      /* [n/4] */
@@ -94,6 +96,9 @@ typedef struct {
     void (*axpy_rows)(const float *a, const float *rows, size_t stride, int64_t n, int64_t d, float *out);
     /* int8 activation mode (NULL: the f32 kernels above are used) */
     citer_dot8_fn q8_0_i8, q4_0_i8;
+    /* K-quants with int8 activations: every set's kernel gives the bits of the scalar one
+     * (sdot8_q4_k etc. in kernels.c define the order of the float operations). */
+    citer_dot8_fn q4_k_i8, q5_k_i8, q6_k_i8;
     /* Small-batch matmul with int8 activations, Q8_0 or Q4_0 (`type`): the sets of 16 rows
      * [g0, g1) of the rows x n matrix at w times the T quantized tokens, laid out by i8_prep
      * (once per call, for all threads; free() it), into Y[t*rows + r]. Each output has the bits

@@ -5,8 +5,9 @@
  * in f32 with a fixed order per row (a fixed number of vector accumulators, combined the same way
  * every time), so a row's result never depends on which thread computed it.
  *
- * Quantized kernels convert weights to f32 in registers and use FMAs: decode is memory-bound, so
- * the extra arithmetic over an int8 dot product is mostly hidden, and activations stay exact. */
+ * Quantized kernels with f32 activations convert weights to f32 in registers and use FMAs. With
+ * int8 activations (AVX-512 VNNI: Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) the weights stay bytes and the
+ * dot products are vpdpbusd; the K-quants then reach 2-3x the f32-activation bandwidth. */
 #include <math.h>
 
 #include "gguf.h"
@@ -797,6 +798,112 @@ VNNI static inline __m512i q4_0_pair(const uint8_t *b, const citer_xq8 *x, int64
 VNNI static float vnni_q8_0(const void *row, const citer_xq8 *x, int64_t n) { VNNI_ROW(q8_0_pair, 34, tail_q8_0) }
 VNNI static float vnni_q4_0(const void *row, const citer_xq8 *x, int64_t n) { VNNI_ROW(q4_0_pair, 18, tail_q4_0) }
 
+/* K-quants with int8 activations, the bits of sdot8_q4_k/q5_k/q6_k (kernels.c), which define
+ * the order: a super-block is 4 registers of 64 elements (each register's 16 lanes one group
+ * of 4), the float products added lane by lane into one accumulator per register, the
+ * minimums into 8 lanes (one per sub-block), then the same fixed tree at the end. */
+VNNI static inline float kq_reduce(__m512 a0, __m512 a1, __m512 a2, __m512 a3, __m256 accm)
+{
+    __m512 a = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
+    __m256 h = _mm256_sub_ps(_mm256_add_ps(_mm512_castps512_ps256(a), hi), accm);
+    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+    return _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
+}
+
+/* The 8 6-bit scales or minimums of a Q4_K/Q5_K block (kquant_scale_min) as floats: sc from
+ * bytes 0-3 (low 6 bits) and 8-11 (low nibbles, top bits from bytes 0-3); mn from 4-7 and 8-11's
+ * high nibbles. */
+VNNI static inline void kq_scales(const uint8_t *s, __m256 *sc, __m256 *mn)
+{
+    uint32_t a = rd32(s), b = rd32(s + 4), c = rd32(s + 8);
+    uint64_t vs = (a & 0x3f3f3f3f) | (uint64_t)((c & 0x0f0f0f0f) | (a >> 2 & 0x30303030)) << 32;
+    uint64_t vm = (b & 0x3f3f3f3f) | (uint64_t)((c >> 4 & 0x0f0f0f0f) | (b >> 2 & 0x30303030)) << 32;
+    *sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)vs)));
+    *mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)vm)));
+}
+
+/* acc += (float)dot * scale lanes [w[2p] x8, w[2p+1] x8] */
+#define KQ_ACC(acc, dot, w, p) acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(dot), pair_scale(w, p)))
+
+/* Q4_K and Q5_K: qs holds sub-blocks 2k, 2k+1 as the low, high nibbles of 32 bytes; HI5 adds
+ * Q5_K's fifth bits to register p (sub-blocks 2p, 2p+1). */
+#define VNNI_KQ45(bs, qs_off, HI5)                                                                 \
+    const uint8_t *b = row;                                                                        \
+    const __m512i m4 = _mm512_set1_epi8(15), z = _mm512_setzero_si512();                           \
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                    \
+    __m256 accm = _mm256_setzero_ps();                                                             \
+    for (int64_t i = 0; i < n / QKK; i++, b += (bs)) {                                             \
+        __m256 sc, mn;                                                                             \
+        kq_scales(b + 4, &sc, &mn);                                                                \
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(rd16(b))), dmin = _mm256_set1_ps(_cvtsh_ss(rd16(b + 2))); \
+        __m512 w = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_mul_ps(d, sc), _mm256_loadu_ps(x->d + 8 * i))); \
+        accm = _mm256_add_ps(accm, _mm256_mul_ps(_mm256_mul_ps(dmin, mn), _mm256_loadu_ps(x->sx + 8 * i))); \
+        __m512i v0 = _mm512_loadu_si512(b + (qs_off)), v1 = _mm512_loadu_si512(b + (qs_off) + 64);  \
+        __m512i l0 = _mm512_and_si512(v0, m4), h0 = _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4);  \
+        __m512i l1 = _mm512_and_si512(v1, m4), h1 = _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4);  \
+        __m512i w0 = _mm512_shuffle_i64x2(l0, h0, 0x44), w1 = _mm512_shuffle_i64x2(l0, h0, 0xEE);     \
+        __m512i w2 = _mm512_shuffle_i64x2(l1, h1, 0x44), w3 = _mm512_shuffle_i64x2(l1, h1, 0xEE);     \
+        HI5                                                                                        \
+        const int8_t *q = x->q + QKK * i;                                                          \
+        KQ_ACC(a0, _mm512_dpbusd_epi32(z, w0, _mm512_loadu_si512(q)), w, 0);                        \
+        KQ_ACC(a1, _mm512_dpbusd_epi32(z, w1, _mm512_loadu_si512(q + 64)), w, 1);                   \
+        KQ_ACC(a2, _mm512_dpbusd_epi32(z, w2, _mm512_loadu_si512(q + 128)), w, 2);                  \
+        KQ_ACC(a3, _mm512_dpbusd_epi32(z, w3, _mm512_loadu_si512(q + 192)), w, 3);                  \
+    }                                                                                              \
+    return kq_reduce(a0, a1, a2, a3, accm);
+
+VNNI static float vnni_q4_k(const void *row, const citer_xq8 *x, int64_t n) { VNNI_KQ45(144, 16, ) }
+
+/* Q5_K: bit 2p (2p+1) of qh[l] is the fifth bit of element l of sub-block 2p (2p+1): register
+ * p's bytes 0-31 test bit 2p of qh, bytes 32-63 bit 2p+1. */
+VNNI static inline __m512i q5_hi(__m512i w, __m512i qh, int p)
+{
+    __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * p)), _mm256_set1_epi8((char)(2 << 2 * p)), 1);
+    return _mm512_mask_add_epi8(w, _mm512_test_epi8_mask(qh, bit), w, _mm512_set1_epi8(16));
+}
+
+#define Q5_HI                                                                                      \
+    __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16)));            \
+    w0 = q5_hi(w0, qh, 0), w1 = q5_hi(w1, qh, 1), w2 = q5_hi(w2, qh, 2), w3 = q5_hi(w3, qh, 3);
+
+VNNI static float vnni_q5_k(const void *row, const citer_xq8 *x, int64_t n) { VNNI_KQ45(176, 48, Q5_HI) }
+
+/* Q6_K: half h is ql[64h..+64) and qh[32h..+32); elements 0-63 of the half are ql's low nibbles
+ * with qh bits 0-1 (bytes 0-31), 2-3 (32-63); elements 64-127 the high nibbles with bits 4-5,
+ * 6-7. The weights stay unsigned (q, not q-32): the accumulator starts from -32 times the
+ * group's sum of activations (c128 / 4). Lane l of register p is scale group 4p + l/4. */
+VNNI static float vnni_q6_k(const void *row, const citer_xq8 *x, int64_t n)
+{
+    const uint8_t *b = row;
+    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i quad = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t i = 0; i < n / QKK; i++, b += 210) {
+        __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 192))));
+        __m512 dx = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(x->d + 8 * i)));
+        __m512 w = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(rd16(b + 208))), sc), dx);
+        for (int h = 0; h < 2; h++) {
+            __m512i l = _mm512_loadu_si512(b + 64 * h);
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+            __m512i hz = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+            __m512i wv[2] = {
+                _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_slli_epi16(hz, 4), m30)),
+                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(hz, m30))};
+            for (int e = 0; e < 2; e++) {
+                int p = 2 * h + e;
+                __m512i c = _mm512_srai_epi32(_mm512_loadu_si512(x->c128 + 64 * i + 16 * p), 2);
+                __m512i s = _mm512_dpbusd_epi32(c, wv[e], _mm512_loadu_si512(x->q + QKK * i + 64 * p));
+                __m512i idx = _mm512_add_epi32(quad, _mm512_set1_epi32(4 * p));
+                acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(idx, w)));
+            }
+        }
+    }
+    return kq_reduce(acc[0], acc[1], acc[2], acc[3], _mm256_setzero_ps());
+}
+
 /* The activation quantizer of kernels.c (quantize_into) with the same arithmetic, so the same
  * bits: amax as the exact maximum of |x|, d = amax/127, q = round-to-nearest-even(x * (1/d));
  * the group sums of 4 as a vpdpbusd with ones. */
@@ -817,6 +924,7 @@ VNNI static void vnni_quantize(citer_xq8 *q, const float *x, int64_t n)
         __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, qq);
         _mm256_storeu_si256((__m256i *)(q->c128 + 8 * i), _mm256_mullo_epi32(sum, _mm256_set1_epi32(-128)));
         _mm256_storeu_si256((__m256i *)(q->c8 + 8 * i), _mm256_mullo_epi32(sum, _mm256_set1_epi32(-8)));
+        q->sx[i] = d * (float)_mm512_reduce_add_epi32(_mm512_zextsi256_si512(sum));
         _mm256_storeu_ps(q->dl + 8 * i, _mm256_set1_ps(d));
     }
 }
@@ -1257,6 +1365,9 @@ const citer_kernel_set citer_kernels_avx512 = {
     .axpy_rows = avx512_axpy_rows,
     .q8_0_i8 = vnni_q8_0,
     .q4_0_i8 = vnni_q4_0,
+    .q4_k_i8 = vnni_q4_k,
+    .q5_k_i8 = vnni_q5_k,
+    .q6_k_i8 = vnni_q6_k,
     .i8_matmul = vnni_i8_matmul,
     .i8_prep = vnni_i8_prep,
     .quantize8 = vnni_quantize,

@@ -456,65 +456,86 @@ static void test_simd_vs_scalar(void)
  * typical error is much smaller (errors of the elements mostly cancel): the RMS over rows of
  * error / sum|w x| must stay under 0.5%. SIMD and scalar int8 kernels do the same integer
  * arithmetic; a set without int8 kernels (avx2) uses f32 activations, within the same bound. */
+/* One type and width: every set's matvec within the bound; with exact, the SIMD sets' int8
+ * matvec has the bits of the scalar int8 matvec (the K-quants). */
+static void int8_case(int type, int64_t cols, int exact)
+{
+    int64_t rows = 37;
+    test_matrix t;
+    make_matrix(&t, type, rows, cols);
+    float *x = xmalloc(sizeof(float) * (size_t)cols), ys[37], y1[37], y2[37];
+    for (int64_t c = 0; c < cols; c++) x[c] = frand() * (c % 7 == 0 ? 4.0f : 1.0f);
+    if (cols >= 512) memset(x + 256, 0, 32 * sizeof(float)); /* a block of zeros: d = 0 */
+    double *bound = xmalloc(sizeof(double) * (size_t)rows), *ref = xmalloc(sizeof(double) * (size_t)rows),
+           *mag = xmalloc(sizeof(double) * (size_t)rows);
+    for (int64_t r = 0; r < rows; r++) {
+        bound[r] = ref[r] = mag[r] = 0;
+        for (int64_t b = 0; b < cols / 32; b++) {
+            double amax = 0;
+            for (int k = 0; k < 32; k++) amax = fmax(amax, fabs(x[b * 32 + k]));
+            for (int k = 0; k < 32; k++) {
+                double w = t.deq[r * cols + b * 32 + k];
+                bound[r] += fabs(w) * amax / 127 / 2;
+                ref[r] += w * x[b * 32 + k];
+                mag[r] += fabs(w * x[b * 32 + k]);
+            }
+        }
+    }
+    citer_kernels_force("scalar");
+    citer_matvec(&t.m, x, ys);
+    for (size_t s = 0; s < sizeof kernel_sets / sizeof *kernel_sets; s++) {
+        if (citer_kernels_force(kernel_sets[s]) != 0) continue;
+        citer_set_threads(1);
+        citer_matvec(&t.m, x, y1);
+        citer_set_threads(2);
+        citer_matvec(&t.m, x, y2);
+        CHECK(memcmp(y1, y2, sizeof y1) == 0, "%s type %d: 1 and 2 threads differ", kernel_sets[s], type);
+        int bad = 0;
+        double rms = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            double e = fabs(y1[r] - ref[r]);
+            if (e > bound[r] + 1e-5 * mag[r] && bad++ < 3)
+                printf("  %s type %d cols %lld row %lld: error %.3g > bound %.3g\n", kernel_sets[s], type,
+                       (long long)cols, (long long)r, e, bound[r]);
+            rms += (e / mag[r]) * (e / mag[r]);
+            /* sets without int8 kernels use f32 activations: both are within the bound */
+            if (fabsf(y1[r] - ys[r]) > (float)(2 * bound[r] + 1e-5 * mag[r]) && bad++ < 3)
+                printf("  %s type %d row %lld: %g vs scalar int8 %g\n", kernel_sets[s], type, (long long)r, y1[r], ys[r]);
+        }
+        rms = sqrt(rms / rows);
+        CHECK(bad == 0, "%s type %d cols %lld: %d rows out of bounds", kernel_sets[s], type, (long long)cols, bad);
+        CHECK(rms < 5e-3, "%s type %d cols %lld: rms relative error %.3g", kernel_sets[s], type, (long long)cols, rms);
+        /* the int8 kernels of the SIMD sets (avx2 has none: f32 activations) */
+        if (exact && strcmp(kernel_sets[s], "avx2") != 0)
+            CHECK(memcmp(y1, ys, sizeof y1) == 0, "%s type %d cols %lld: not the scalar int8 matvec's bits",
+                  kernel_sets[s], type, (long long)cols);
+        if (cols == 4864)
+            printf("  %s type %d: int8 activations, rms error %.2e of sum|w x|%s\n", kernel_sets[s], type, rms,
+                   exact && strcmp(kernel_sets[s], "avx2") != 0 ? ", bits of the scalar int8 matvec" : "");
+    }
+    citer_kernels_force(NULL);
+    free(x), free(bound), free(ref), free(mag);
+    free_matrix(&t);
+}
+
 static void test_int8_activations(void)
 {
     static const int types[] = {GGML_Q8_0, GGML_Q4_0};
     static const int64_t cols_list[] = {32, 96, 224, 4864};
     int old = citer_set_int8_activations(1);
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
-        for (size_t ci = 0; ci < sizeof cols_list / sizeof *cols_list; ci++) {
-            int64_t rows = 37, cols = cols_list[ci];
-            test_matrix t;
-            make_matrix(&t, types[ti], rows, cols);
-            float *x = xmalloc(sizeof(float) * (size_t)cols), ys[37], y1[37], y2[37];
-            for (int64_t c = 0; c < cols; c++) x[c] = frand() * (c % 7 == 0 ? 4.0f : 1.0f);
-            double *bound = xmalloc(sizeof(double) * (size_t)rows), *ref = xmalloc(sizeof(double) * (size_t)rows),
-                   *mag = xmalloc(sizeof(double) * (size_t)rows);
-            for (int64_t r = 0; r < rows; r++) {
-                bound[r] = ref[r] = mag[r] = 0;
-                for (int64_t b = 0; b < cols / 32; b++) {
-                    double amax = 0;
-                    for (int k = 0; k < 32; k++) amax = fmax(amax, fabs(x[b * 32 + k]));
-                    for (int k = 0; k < 32; k++) {
-                        double w = t.deq[r * cols + b * 32 + k];
-                        bound[r] += fabs(w) * amax / 127 / 2;
-                        ref[r] += w * x[b * 32 + k];
-                        mag[r] += fabs(w * x[b * 32 + k]);
-                    }
-                }
-            }
-            citer_kernels_force("scalar");
-            citer_matvec(&t.m, x, ys);
-            for (size_t s = 0; s < sizeof kernel_sets / sizeof *kernel_sets; s++) {
-                if (citer_kernels_force(kernel_sets[s]) != 0) continue;
-                citer_set_threads(1);
-                citer_matvec(&t.m, x, y1);
-                citer_set_threads(2);
-                citer_matvec(&t.m, x, y2);
-                CHECK(memcmp(y1, y2, sizeof y1) == 0, "%s type %d: 1 and 2 threads differ", kernel_sets[s], types[ti]);
-                int bad = 0;
-                double rms = 0;
-                for (int64_t r = 0; r < rows; r++) {
-                    double e = fabs(y1[r] - ref[r]);
-                    if (e > bound[r] + 1e-5 * mag[r] && bad++ < 3)
-                        printf("  %s type %d cols %lld row %lld: error %.3g > bound %.3g\n", kernel_sets[s], types[ti],
-                               (long long)cols, (long long)r, e, bound[r]);
-                    rms += (e / mag[r]) * (e / mag[r]);
-                    /* sets without int8 kernels use f32 activations: both are within the bound */
-                    if (fabsf(y1[r] - ys[r]) > (float)(2 * bound[r] + 1e-5 * mag[r]) && bad++ < 3)
-                        printf("  %s type %d row %lld: %g vs scalar int8 %g\n", kernel_sets[s], types[ti], (long long)r,
-                               y1[r], ys[r]);
-                }
-                rms = sqrt(rms / rows);
-                CHECK(bad == 0, "%s type %d cols %lld: %d rows out of bounds", kernel_sets[s], types[ti], (long long)cols, bad);
-                CHECK(rms < 5e-3, "%s type %d cols %lld: rms relative error %.3g", kernel_sets[s], types[ti],
-                      (long long)cols, rms);
-                if (cols == 4864) printf("  %s type %d: int8 activations, rms error %.2e of sum|w x|\n", kernel_sets[s], types[ti], rms);
-            }
-            citer_kernels_force(NULL);
-            free(x), free(bound), free(ref), free(mag);
-            free_matrix(&t);
-        }
+        for (size_t ci = 0; ci < sizeof cols_list / sizeof *cols_list; ci++) int8_case(types[ti], cols_list[ci], 0);
+    citer_set_int8_activations(old);
+}
+
+/* The same for the K-quants (matvec only), whose SIMD int8 kernels give the scalar one's bits. */
+static void test_int8_kquants(void)
+{
+    static const int types[] = {GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
+    static const int64_t cols_list[] = {256, 512, 4864};
+    int old = citer_set_int8_activations(1);
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
+        for (size_t ci = 0; ci < sizeof cols_list / sizeof *cols_list; ci++) int8_case(types[ti], cols_list[ci], 1);
     citer_set_int8_activations(old);
 }
 
@@ -827,6 +848,7 @@ int main(void)
     RUN(test_matvec);
     RUN(test_simd_vs_scalar);
     RUN(test_int8_activations);
+    RUN(test_int8_kquants);
     RUN(test_matmul);
     RUN(test_matmul_every_T);
     RUN(test_matmul_int8_every_T);
