@@ -874,34 +874,42 @@ VNNI static float vnni_q5_k(const void *row, const citer_xq8 *x, int64_t n) { VN
  * with qh bits 0-1 (bytes 0-31), 2-3 (32-63); elements 64-127 the high nibbles with bits 4-5,
  * 6-7. The weights stay unsigned (q, not q-32): the accumulator starts from -32 times the
  * group's sum of activations (c128 / 4). Lane l of register p is scale group 4p + l/4. */
+/* register p = 2h + e of a super-block: weights wv, scale lanes quad + 4p */
+#define Q6_REG(acc, wv, p)                                                                         \
+    do {                                                                                           \
+        __m512i c = _mm512_srai_epi32(_mm512_loadu_si512(x->c128 + 64 * i + 16 * (p)), 2);       \
+        __m512i s = _mm512_dpbusd_epi32(c, wv, _mm512_loadu_si512(x->q + QKK * i + 64 * (p)));    \
+        __m512 sc = _mm512_permutexvar_ps(_mm512_add_epi32(quad, _mm512_set1_epi32(4 * (p))), w); \
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(s), sc));                       \
+    } while (0)
+
+/* half h: weights of elements 128h..+64 into w0, 128h+64..+64 into w1 */
+#define Q6_HALF(h, w0, w1)                                                                         \
+    __m512i l##h = _mm512_loadu_si512(b + 64 * (h));                                               \
+    __m256i qh##h = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * (h)));                     \
+    __m512i hz##h = _mm512_inserti64x4(_mm512_castsi256_si512(qh##h), _mm256_srli_epi16(qh##h, 2), 1); \
+    __m512i w0 = _mm512_or_si512(_mm512_and_si512(l##h, m4), _mm512_and_si512(_mm512_slli_epi16(hz##h, 4), m30)); \
+    __m512i w1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l##h, 4), m4), _mm512_and_si512(hz##h, m30));
+
 VNNI static float vnni_q6_k(const void *row, const citer_xq8 *x, int64_t n)
 {
     const uint8_t *b = row;
     const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
     const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     const __m512i quad = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t i = 0; i < n / QKK; i++, b += 210) {
         __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 192))));
         __m512 dx = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(x->d + 8 * i)));
         __m512 w = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(rd16(b + 208))), sc), dx);
-        for (int h = 0; h < 2; h++) {
-            __m512i l = _mm512_loadu_si512(b + 64 * h);
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
-            __m512i hz = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
-            __m512i wv[2] = {
-                _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_slli_epi16(hz, 4), m30)),
-                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(hz, m30))};
-            for (int e = 0; e < 2; e++) {
-                int p = 2 * h + e;
-                __m512i c = _mm512_srai_epi32(_mm512_loadu_si512(x->c128 + 64 * i + 16 * p), 2);
-                __m512i s = _mm512_dpbusd_epi32(c, wv[e], _mm512_loadu_si512(x->q + QKK * i + 64 * p));
-                __m512i idx = _mm512_add_epi32(quad, _mm512_set1_epi32(4 * p));
-                acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(idx, w)));
-            }
-        }
+        Q6_HALF(0, w0, w1)
+        Q6_HALF(1, w2, w3)
+        Q6_REG(a0, w0, 0);
+        Q6_REG(a1, w1, 1);
+        Q6_REG(a2, w2, 2);
+        Q6_REG(a3, w3, 3);
     }
-    return kq_reduce(acc[0], acc[1], acc[2], acc[3], _mm256_setzero_ps());
+    return kq_reduce(a0, a1, a2, a3, _mm256_setzero_ps());
 }
 
 /* The activation quantizer of kernels.c (quantize_into) with the same arithmetic, so the same
