@@ -3,8 +3,8 @@
  * Per case (model shape x weight type): decode tokens/s, the GB/s of weights that implies
  * (citer_model_weight_bytes per token: every matrix once, the LM head included), and that as a
  * share of the memory read bandwidth measured in the same run (2 threads streaming a 512 MB
- * buffer, far beyond L3). The weights must be streamed once per token, so that share is the
- * decode efficiency. Then a per-step breakdown (matrix-vector products alone vs the whole step),
+ * buffer, far beyond L3), as the median of 5 (bandwidth, decode) pairs measured back to back.
+ * The weights must be streamed once per token, so that share is the decode efficiency. Then a per-step breakdown (matrix-vector products alone vs the whole step),
  * prefill GFLOP/s at T = 128 and 512 against OpenBLAS sgemm over the same matrix shapes, and
  * teacher-forced scoring (one citer_forward over prompt+target with logits at every position).
  *
@@ -49,6 +49,16 @@ static double measured_bandwidth(void)
         memset(buf, 1, BW_BYTES);
     }
     return read_bandwidth(buf, BW_BYTES, 5);
+}
+
+static double median(double *v, int n)
+{
+    for (int i = 1; i < n; i++) /* insertion sort: n is tiny */
+        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1], v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- models ---- */
@@ -255,7 +265,7 @@ int main(void)
     citer_set_threads(2);
     double bw = measured_bandwidth();
     printf("bench_decode: kernels %s%s, %d threads, memory read %.1f GB/s%s\n", citer_kernels_name(),
-           citer_int8_activations() ? " with int8 activations for q8_0 and q4_0" : "", citer_get_threads(), bw,
+           citer_int8_activations() ? " with int8 activations for quantized weights" : "", citer_get_threads(), bw,
            quick ? " (quick)" : "");
     printf("%-15s %-5s %9s %8s %7s %6s | %8s %8s | %s\n", "model", "type", "decode", "weights", "of mem",
            "ctx512", "matvecs", "rest", "");
@@ -270,12 +280,21 @@ int main(void)
         models[c] = m;
         double gb = (double)citer_model_weight_bytes(m) / 1e9;
         int steps = (int)(2.0 / gb) + 4; /* ~2 GB of weights per measured run */
-        double bw_now = measured_bandwidth(); /* again beside each case: the load may change */
+        /* pairs of (bandwidth, decode run) measured back to back, the ratio of each pair, and
+         * the median of the pairs: the shared machine's bandwidth drifts by 2x within a
+         * minute, so a ratio only means something between measurements seconds apart */
+        enum { PAIRS = 5 };
+        double pr[PAIRS], pt[PAIRS], pb[PAIRS];
+        for (int k = 0; k < PAIRS; k++) {
+            pb[k] = measured_bandwidth();
+            pt[k] = decode_rate(m, 8, steps, 1);
+            pr[k] = pt[k] * gb / pb[k];
+        }
+        double ratio = median(pr, PAIRS), tps = median(pt, PAIRS), bw_now = median(pb, PAIRS);
         if (bw_now > bw) bw = bw_now;
-        double tps = decode_rate(m, 8, steps, reps);
         double tps512 = decode_rate(m, 512, quick ? 4 : 8, 1);
         double mv = matvec_seconds(m, reps);
-        double step = 1.0 / tps, ratio = tps * gb / bw_now;
+        double step = 1.0 / tps;
         printf("%-15s %-5s %6.1f t/s %5.1f GB/s %5.0f%% %4.1f t/s | %5.2f ms %5.2f ms | %.3f GB/token, mem %.1f GB/s\n",
                cases[c].preset, cases[c].tname, tps, tps * gb, 100 * ratio, tps512, 1e3 * mv, 1e3 * (step - mv), gb,
                bw_now);
