@@ -433,6 +433,7 @@ typedef struct {
     const citer_matrix *w;
     float *y;
     citer_dot8_fn dot8;                          /* int8 activations, or NULL: */
+    const citer_kernel_set *packed;              /* w->packed and the set of its kernels, or NULL */
     citer_dot_fn dot;                            /* a dedicated row kernel, or NULL: */
     void (*deq)(const uint8_t *blk, float *out); /* per-block dequantizer + dot_f32 */
     int64_t block_elems;
@@ -471,6 +472,11 @@ static void matvec_rows(void *arg, int64_t begin, int64_t end)
         const matvec_part *p = &j->part[k];
         int64_t b = begin > p->first ? begin - p->first : 0, e = end - p->first;
         if (e > p->w->rows) e = p->w->rows;
+        if (p->packed) { /* whole sets of 16 rows: those whose first row is in [b, e) */
+            int64_t s0 = (b + 15) / 16, s1 = (e + 15) / 16;
+            if (s1 > s0) p->packed->packed_matvec(p->w->packed, s0, s1, p->w->cols / QK, j->xq, p->y);
+            continue;
+        }
         const uint8_t *base = p->w->data;
         for (int64_t r = b; r < e; r++) {
             const uint8_t *row = base + (size_t)r * p->w->row_bytes;
@@ -503,6 +509,40 @@ int citer_int8_activations(void)
     return int8_activations(ks) && int8_set(ks)->q8_0_i8 != NULL;
 }
 
+/* The set whose packed kernels serve m now, or NULL. */
+static const citer_kernel_set *pack_set(const citer_matrix *m)
+{
+    const citer_kernel_set *ks = kset();
+    if (m->type != GGML_Q8_0 || m->rows <= 0 || m->rows % 16 || !int8_activations(ks)) return NULL;
+    ks = int8_set(ks);
+    return ks->pack_q8_0 && ks->packed_matvec && ks->packed_matmul && ks->i8_prep ? ks : NULL;
+}
+
+size_t citer_matrix_pack_bytes(const citer_matrix *m)
+{
+    return pack_set(m) ? m->row_bytes * (size_t)m->rows : 0; /* the same bytes, rearranged */
+}
+
+typedef struct {
+    const citer_kernel_set *ks;
+    const citer_matrix *m;
+    uint8_t *dst;
+} pack_job;
+
+static void pack_sets(void *arg, int64_t begin, int64_t end)
+{
+    const pack_job *j = arg;
+    j->ks->pack_q8_0(j->m->data, j->m->row_bytes, begin, end, j->m->cols / QK, j->dst);
+}
+
+void citer_matrix_pack(citer_matrix *m, void *dst)
+{
+    pack_job j = {pack_set(m), m, dst};
+    if (!j.ks) return;
+    citer_parallel_for(m->rows / 16, pack_sets, &j);
+    m->packed = dst;
+}
+
 static void matvec_part_init(matvec_part *p, const citer_kernel_set *ks, const citer_matrix *w, float *y,
                              int64_t first)
 {
@@ -525,6 +565,7 @@ static void matvec_part_init(matvec_part *p, const citer_kernel_set *ks, const c
     if (int8_activations(ks)) {
         const citer_kernel_set *k8 = int8_set(ks);
         if (w->type == GGML_Q8_0) p->dot8 = k8->q8_0_i8;
+        if (w->packed && pack_set(w)) p->packed = pack_set(w);
         if (w->type == GGML_Q4_0) p->dot8 = k8->q4_0_i8;
         if (w->type == GGML_Q4_K) p->dot8 = k8->q4_k_i8;
         if (w->type == GGML_Q5_K) p->dot8 = k8->q5_k_i8;
@@ -731,6 +772,37 @@ static void matmul_i8(const citer_kernel_set *k8, const citer_matrix *w, const f
     free(xq);
 }
 
+typedef struct {
+    const citer_kernel_set *ks;
+    const citer_matrix *w;
+    const void *prep;
+    int64_t T;
+    float *Y;
+} packed_job;
+
+static void matmul_packed_sets(void *arg, int64_t begin, int64_t end)
+{
+    const packed_job *j = arg;
+    j->ks->packed_matmul(j->w->packed, j->w->rows, begin, end, j->prep, j->T, j->w->cols, j->Y);
+}
+
+/* matmul_i8 on a packed matrix: the same tokens' layout, the packed weights. */
+static void matmul_packed(const citer_kernel_set *kp, const citer_matrix *w, const float *X, int64_t T, float *Y)
+{
+    int64_t n = w->cols;
+    citer_xq8 *xq = xmalloc(sizeof *xq * (size_t)T);
+    char *mem = xmalloc(xq8_bytes(n) * (size_t)T);
+    for (int64_t t = 0; t < T; t++) {
+        xq8_place(&xq[t], mem + xq8_bytes(n) * (size_t)t, n);
+        (kp->quantize8 ? kp->quantize8 : quantize_into)(&xq[t], X + t * n, n);
+    }
+    packed_job j = {kp, w, kp->i8_prep(xq, T, n), T, Y};
+    citer_parallel_for(w->rows / 16, matmul_packed_sets, &j);
+    free((void *)j.prep);
+    free(mem);
+    free(xq);
+}
+
 static void matmul_tiles(void *arg, int64_t begin, int64_t end)
 {
     const matmul_job *j = arg;
@@ -766,6 +838,13 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
     int i8 = int8_activations(ks) && ((w->type == GGML_Q8_0 && k8->q8_0_i8) || (w->type == GGML_Q4_0 && k8->q4_0_i8));
     if (T < (i8 && k8->i8_matmul ? SMALL_MIN_T8 : SMALL_MIN_T)) {
         for (int64_t t = 0; t < T; t++) citer_matvec(w, X + t * w->cols, Y + t * w->rows);
+        return;
+    }
+    if (i8 && w->packed && pack_set(w) && T > 1) {
+        /* the packed copy: no per-call transposition */
+        const citer_kernel_set *kp = pack_set(w);
+        for (int64_t t0 = 0; t0 < T; t0 += I8_BATCH)
+            matmul_packed(kp, w, X + t0 * w->cols, T - t0 < I8_BATCH ? T - t0 : I8_BATCH, Y + t0 * w->rows);
         return;
     }
     if (i8 && I8_ALL_T) {

@@ -17,6 +17,7 @@ typedef struct {
     int64_t rows, cols;
     const void *data;
     size_t row_bytes;  /* bytes of one row */
+    const void *packed; /* a copy laid out for the int8 kernels (citer_matrix_pack), or NULL */
 } citer_matrix;
 
 /* 1 if the type can be used as a weight (known block layout with a dequantizer). */
@@ -26,6 +27,18 @@ int citer_type_supported(int type);
 size_t citer_row_bytes(int type, int64_t n);
 /* Build a matrix view; returns 0, or -1 with citer_error() when cols does not fit the type. */
 int citer_matrix_init(citer_matrix *m, int type, int64_t rows, int64_t cols, const void *data);
+
+/* Q8_0 matrices for the AVX-512 VNNI int8 kernels: the rows in sets of 16, each block of a set
+ * transposed (dword g of every row together, made unsigned) with its 16 f16 scales; the same
+ * number of bytes as the matrix. The kernels then read the weights as they are (no per-call
+ * transposition in a batched append, and a decode step needs a fraction of the instructions).
+ * citer_matrix_pack_bytes: the bytes of the packed copy, 0 when m cannot be packed (not Q8_0,
+ * rows not a multiple of 16, or no int8 kernels for it in use now). citer_matrix_pack fills dst
+ * (that many bytes, 64-byte aligned, owned by the caller) and points m->packed at it; m->data
+ * stays the reference for every other path. Packed or not, each output has the bits of the
+ * scalar int8 matvec (the VNNI row kernel: within f32 rounding). */
+size_t citer_matrix_pack_bytes(const citer_matrix *m);
+void citer_matrix_pack(citer_matrix *m, void *dst);
 
 /* Reference conversions (exact, scalar). n must be a multiple of the block size. */
 void citer_dequantize_row(int type, const void *src, float *dst, int64_t n);

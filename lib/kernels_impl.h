@@ -106,6 +106,13 @@ typedef struct {
     void *(*i8_prep)(const citer_xq8 *xq, int64_t T, int64_t n);
     void (*i8_matmul)(int type, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t g0, int64_t g1,
                       const void *prep, int64_t T, int64_t n, float *Y);
+    /* Packed Q8_0 (citer_matrix_pack): pack sets [s0, s1) of 16 rows of nb blocks into dst;
+     * matvec of sets [s0, s1) into y (the bits of sdot8_q8_0); the batched matmul of
+     * i8_matmul over sets [s0, s1). NULL: none. */
+    void (*pack_q8_0)(const uint8_t *w, size_t row_bytes, int64_t s0, int64_t s1, int64_t nb, uint8_t *dst);
+    void (*packed_matvec)(const uint8_t *pk, int64_t s0, int64_t s1, int64_t nb, const citer_xq8 *x, float *y);
+    void (*packed_matmul)(const uint8_t *pk, int64_t rows, int64_t s0, int64_t s1, const void *prep, int64_t T,
+                          int64_t n, float *Y);
     /* Quantize an activation vector as kernels.c's quantize_into does, to the same bits (NULL:
      * that one). */
     void (*quantize8)(citer_xq8 *q, const float *x, int64_t n);

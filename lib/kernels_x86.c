@@ -947,13 +947,10 @@ VNNI static void vnni_quantize(citer_xq8 *q, const float *x, int64_t n)
  * block, t += (dw*dx)*(float)s as sdot8_q8_0/sdot8_q4_0 compute it: each output has the bits
  * of the scalar int8 matvec (and is within f32 rounding of the VNNI matvec, which sums in
  * another order). */
-/* I8_TOK tokens per pass over a chunk of I8_CHUNK transposed blocks (32 x 576 B = 18 KB, in L1) */
-enum { I8_TOK = 8, I8_CHUNK = 32 };
+/* I8_TOK tokens per pass over a chunk of I8_CHUNK transposed blocks (32 x 576 B = 18 KB, in L1);
+ * PACKED_BLOCK: a block of 16 rows in a packed matrix (512 B of weights, 32 B of f16 scales) */
+enum { I8_TOK = 8, I8_CHUNK = 32, PACKED_BLOCK = 544 };
 
-typedef struct { /* one block of 16 rows */
-    uint32_t q[8][16]; /* group g: dword g of each row, unsigned */
-    float d[16];       /* the rows' scales */
-} i8_wblk;             /* 576 bytes, 64-byte aligned in an aligned array */
 
 typedef struct { /* the T tokens block by block: one pointer reaches all of them */
     int64_t T, nb;
@@ -985,7 +982,7 @@ VNNI static void *vnni_i8_prep(const citer_xq8 *xq, int64_t T, int64_t n)
 /* Transpose block b of 16 rows into o: an 8x8 dword transpose in each 256-bit half (rows
  * paired so that the halves come out in row order), then the scales. */
 VNNI static inline __attribute__((always_inline)) void repack16(int q8, const uint8_t *const row[16], size_t bs,
-                                                                int64_t b, i8_wblk *o)
+                                                                int64_t b, uint8_t *oq, float *od)
 {
     static const int lo_row[8] = {0, 1, 2, 3, 8, 9, 10, 11}, hi_row[8] = {4, 5, 6, 7, 12, 13, 14, 15};
     __m512i z[8], tl[4], th[4];
@@ -1024,8 +1021,8 @@ VNNI static inline __attribute__((always_inline)) void repack16(int q8, const ui
     B[2] = _mm512_unpacklo_epi64(th[2], th[3]), B[3] = _mm512_unpackhi_epi64(th[2], th[3]);
     _Pragma("GCC unroll 16")
     for (int p = 0; p < 4; p++) {
-        _mm512_store_si512(o->q[p], _mm512_shuffle_i32x4(A[p], B[p], 0x88));
-        _mm512_store_si512(o->q[p + 4], _mm512_shuffle_i32x4(A[p], B[p], 0xDD));
+        _mm512_storeu_si512(oq + 64 * p, _mm512_shuffle_i32x4(A[p], B[p], 0x88));
+        _mm512_storeu_si512(oq + 64 * (p + 4), _mm512_shuffle_i32x4(A[p], B[p], 0xDD));
     }
     /* the 16 f16 scales packed in registers (16 narrow stores read back as one vector would
      * stall store forwarding) */
@@ -1036,7 +1033,8 @@ VNNI static inline __attribute__((always_inline)) void repack16(int q8, const ui
         const uint8_t *r2 = row[4 * q + 2] + (size_t)b * bs, *r3 = row[4 * q + 3] + (size_t)b * bs;
         h[q] = (long long)((uint64_t)rd16(r0) | (uint64_t)rd16(r1) << 16 | (uint64_t)rd16(r2) << 32 | (uint64_t)rd16(r3) << 48);
     }
-    _mm512_store_ps(o->d, _mm512_cvtph_ps(_mm256_setr_epi64x(h[0], h[1], h[2], h[3])));
+    if (od) _mm512_storeu_ps(od, _mm512_cvtph_ps(_mm256_setr_epi64x(h[0], h[1], h[2], h[3])));
+    else _mm256_storeu_si256((__m256i *)(oq + 512), _mm256_setr_epi64x(h[0], h[1], h[2], h[3])); /* packed: f16 */
 }
 
 /* acc + the dot products of w's unsigned bytes with the 4 signed bytes at p repeated, the load
@@ -1048,8 +1046,10 @@ VNNI static inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const int8_t *p)
     return acc;
 }
 
-/* Blocks [b0, b0+nc) of the 16 rows in wb for tokens t0..t0+nt-1, added to acc[0..nt). */
-VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, const i8_wblk *wb, int64_t b0, int64_t nc,
+/* Blocks [b0, b0+nc) of 16 rows, transposed at wq (wstride bytes a block) with their scales at
+ * wd (16 floats a block), for tokens t0..t0+nt-1, added to acc[0..nt). */
+VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, const uint8_t *wq, size_t wstride,
+                                                               const float *wd, int64_t b0, int64_t nc,
                                                                const i8_tokens *tk, int64_t t0, __m512 *acc)
 {
     int64_t T = tk->T;
@@ -1057,7 +1057,7 @@ VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, c
     __m512 a[I8_TOK];
     _Pragma("GCC unroll 16")
     for (int t = 0; t < nt; t++) a[t] = acc[t];
-    for (int64_t b = 0; b < nc; b++, wb++) {
+    for (int64_t b = 0; b < nc; b++, wq += wstride, wd += 16) {
         int64_t at = (b0 + b) * T + t0; /* token t0 of this block */
         const int32_t *cs = (q8 ? tk->c128 : tk->c8) + at;
         const float *ds = tk->d + at;
@@ -1067,14 +1067,14 @@ VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, c
         for (int t = 0; t < nt; t++) s[t] = _mm512_set1_epi32(cs[t]), s2[t] = _mm512_setzero_si512();
         _Pragma("GCC unroll 16")
         for (int g = 0; g < 8; g++) {
-            __m512i wg = _mm512_load_si512(wb->q[g]);
+            __m512i wg = _mm512_loadu_si512(wq + 64 * g);
             _Pragma("GCC unroll 16")
             for (int t = 0; t < nt; t++) {
                 if (two && (g & 1)) s2[t] = dpbusd_bcast(s2[t], wg, xq + t * QK + 4 * g);
                 else s[t] = dpbusd_bcast(s[t], wg, xq + t * QK + 4 * g);
             }
         }
-        __m512 dw = _mm512_load_ps(wb->d);
+        __m512 dw = _mm512_loadu_ps(wd);
         _Pragma("GCC unroll 16")
         for (int t = 0; t < nt; t++) {
             __m512i st = two ? _mm512_add_epi32(s[t], s2[t]) : s[t];
@@ -1087,26 +1087,28 @@ VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, c
 
 #define I8_PASSES(q8)                                                                  \
     switch (nt) {                                                                      \
-    case 1: i8_pass(q8, 1, buf, c0, nc, tk, t0, acc + t0); break;                      \
-    case 2: i8_pass(q8, 2, buf, c0, nc, tk, t0, acc + t0); break;                      \
-    case 3: i8_pass(q8, 3, buf, c0, nc, tk, t0, acc + t0); break;                      \
-    case 4: i8_pass(q8, 4, buf, c0, nc, tk, t0, acc + t0); break;                      \
-    case 5: i8_pass(q8, 5, buf, c0, nc, tk, t0, acc + t0); break;                      \
-    case 6: i8_pass(q8, 6, buf, c0, nc, tk, t0, acc + t0); break;                      \
-    case 7: i8_pass(q8, 7, buf, c0, nc, tk, t0, acc + t0); break;                      \
-    default: i8_pass(q8, 8, buf, c0, nc, tk, t0, acc + t0); break;                     \
+    case 1: i8_pass(q8, 1, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
+    case 2: i8_pass(q8, 2, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
+    case 3: i8_pass(q8, 3, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
+    case 4: i8_pass(q8, 4, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
+    case 5: i8_pass(q8, 5, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
+    case 6: i8_pass(q8, 6, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
+    case 7: i8_pass(q8, 7, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
+    default: i8_pass(q8, 8, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                     \
     }
 
-VNNI static void vnni_i8_matmul(int type, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t g0, int64_t g1,
-                                const void *prep, int64_t T, int64_t n, float *Y)
+/* The sets of 16 rows [g0, g1) of a Q8_0 or Q4_0 matrix (w, row_bytes), or of a packed Q8_0
+ * matrix (pk), times the prepared tokens. */
+VNNI static void i8_matmul_sets(int q8, const uint8_t *w, size_t row_bytes, const uint8_t *pk, int64_t rows, int64_t g0,
+                                int64_t g1, const void *prep, int64_t T, int64_t n, float *Y)
 {
     const i8_tokens *tk = prep;
     int64_t nb = n / QK;
-    int q8 = type == GGML_Q8_0;
     size_t bs = q8 ? 34 : 18;
-    i8_wblk *buf = aligned_alloc(64, sizeof *buf * I8_CHUNK);
+    uint8_t *bufq = aligned_alloc(64, (size_t)512 * I8_CHUNK);
+    float *bufd = aligned_alloc(64, sizeof(float) * 16 * I8_CHUNK);
     __m512 *acc = aligned_alloc(64, sizeof(__m512) * (size_t)T);
-    if (!buf || !acc) abort();
+    if (!bufq || !bufd || !acc) abort();
     int64_t end = 16 * g1 < rows ? 16 * g1 : rows;
     /* each set of 16 rows through all its column chunks (the tokens stay in L2), while the
      * next set's rows are prefetched to L2 block by block: the weights stream from memory
@@ -1114,20 +1116,35 @@ VNNI static void vnni_i8_matmul(int type, const uint8_t *w, size_t row_bytes, in
      * Q8_0 in 1.0 ms with the prefetches of a chunk issued at once, 0.7-0.76 ms spread) */
     for (int64_t set = g0; set < g1; set++) {
         int64_t r0 = 16 * set;
-        const uint8_t *row[16];
-        for (int r = 0; r < 16; r++) /* past the range: its last row again, results dropped */
-            row[r] = w + (size_t)(r0 + r < end ? r0 + r : end - 1) * row_bytes;
+        const uint8_t *row[16] = {0};
+        if (!pk)
+            for (int r = 0; r < 16; r++) /* past the range: its last row again, results dropped */
+                row[r] = w + (size_t)(r0 + r < end ? r0 + r : end - 1) * row_bytes;
         for (int64_t t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
         for (int64_t c0 = 0; c0 < nb; c0 += I8_CHUNK) {
             int64_t nc = nb - c0 < I8_CHUNK ? nb - c0 : I8_CHUNK;
-            /* block by block, the next set's rows are requested (a block start every 34 or
-             * 18 bytes touches every cache line) */
-            int64_t np = end - (r0 + 16) < 16 ? end - (r0 + 16) : 16;
-            const char *next = (const char *)w + (size_t)(r0 + 16) * row_bytes;
-            for (int64_t b = 0; b < nc; b++) {
-                if (q8) repack16(1, row, bs, c0 + b, buf + b);
-                else repack16(0, row, bs, c0 + b, buf + b);
-                for (int64_t r = 0; r < np; r++) _mm_prefetch(next + (size_t)r * row_bytes + (size_t)(c0 + b) * bs, _MM_HINT_T1);
+            const uint8_t *wq = bufq;
+            size_t ws = 512;
+            const float *wd = bufd;
+            if (pk) { /* already transposed: only the scales to f32 */
+                wq = pk + (size_t)(set * nb + c0) * PACKED_BLOCK, ws = PACKED_BLOCK;
+                for (int64_t b = 0; b < nc; b++)
+                    _mm512_store_ps(bufd + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wq + PACKED_BLOCK * b + 512))));
+                if (set + 1 < g1) {
+                    const char *next = (const char *)pk + (size_t)((set + 1) * nb + c0) * PACKED_BLOCK;
+                    for (size_t o = 0; o < (size_t)nc * PACKED_BLOCK; o += 64) _mm_prefetch(next + o, _MM_HINT_T1);
+                }
+            } else {
+                /* block by block, the next set's rows are requested (a block start every 34 or
+                 * 18 bytes touches every cache line) */
+                int64_t np = end - (r0 + 16) < 16 ? end - (r0 + 16) : 16;
+                const char *next = (const char *)w + (size_t)(r0 + 16) * row_bytes;
+                for (int64_t b = 0; b < nc; b++) {
+                    if (q8) repack16(1, row, bs, c0 + b, bufq + 512 * b, bufd + 16 * b);
+                    else repack16(0, row, bs, c0 + b, bufq + 512 * b, bufd + 16 * b);
+                    for (int64_t r = 0; r < np; r++)
+                        _mm_prefetch(next + (size_t)r * row_bytes + (size_t)(c0 + b) * bs, _MM_HINT_T1);
+                }
             }
             for (int64_t t0 = 0; t0 < T; t0 += I8_TOK) {
                 int nt = T - t0 < I8_TOK ? (int)(T - t0) : I8_TOK;
@@ -1137,7 +1154,84 @@ VNNI static void vnni_i8_matmul(int type, const uint8_t *w, size_t row_bytes, in
         __mmask16 m = end - r0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (end - r0)) - 1);
         for (int64_t t = 0; t < T; t++) _mm512_mask_storeu_ps(Y + t * rows + r0, m, acc[t]);
     }
-    free(buf), free(acc);
+    free(bufq), free(bufd), free(acc);
+}
+
+VNNI static void vnni_i8_matmul(int type, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t g0, int64_t g1,
+                                const void *prep, int64_t T, int64_t n, float *Y)
+{
+    i8_matmul_sets(type == GGML_Q8_0, w, row_bytes, NULL, rows, g0, g1, prep, T, n, Y);
+}
+
+VNNI static void vnni_packed_matmul(const uint8_t *pk, int64_t rows, int64_t s0, int64_t s1, const void *prep, int64_t T,
+                                    int64_t n, float *Y)
+{
+    i8_matmul_sets(1, NULL, 0, pk, rows, s0, s1, prep, T, n, Y);
+}
+
+/* Pack sets [s0, s1) of 16 Q8_0 rows: the transposition of the batch kernel, stored. */
+VNNI static void vnni_pack_q8_0(const uint8_t *w, size_t row_bytes, int64_t s0, int64_t s1, int64_t nb, uint8_t *dst)
+{
+    for (int64_t set = s0; set < s1; set++) {
+        const uint8_t *row[16];
+        for (int r = 0; r < 16; r++) row[r] = w + (size_t)(16 * set + r) * row_bytes;
+        for (int64_t b = 0; b < nb; b++) repack16(1, row, 34, b, dst + (size_t)(set * nb + b) * PACKED_BLOCK, NULL);
+    }
+}
+
+/* Matvec of packed sets [s0, s1): per set one register of 16 rows, 4 blocks at a time (8
+ * independent vpdpbusd chains), then t += (dw*dx)*(float)s block by block in order: the bits
+ * of sdot8_q8_0, row by row. */
+VNNI static void vnni_packed_matvec(const uint8_t *pk, int64_t s0, int64_t s1, int64_t nb, const citer_xq8 *x, float *y)
+{
+    int32_t *cb = malloc(sizeof(int32_t) * (size_t)nb);
+    if (!cb) abort();
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t c = 0;
+        for (int g = 0; g < 8; g++) c += x->c128[8 * b + g];
+        cb[b] = c;
+    }
+    for (int64_t set = s0; set < s1; set++) {
+        const uint8_t *p = pk + (size_t)(set * nb) * PACKED_BLOCK;
+        __m512 a = _mm512_setzero_ps();
+        int64_t b = 0;
+        for (; b + 4 <= nb; b += 4) {
+            /* 16 blocks ahead: the blocks are read out of address order (4 at a time), which
+             * the hardware prefetchers follow poorly (from memory: 20 -> 34 GB/s on 2 threads) */
+            for (int o = 0; o < 4 * PACKED_BLOCK; o += 64)
+                _mm_prefetch((const char *)p + (size_t)(b + 16) * PACKED_BLOCK + o, _MM_HINT_T0);
+            __m512i s[4], s2[4];
+            _Pragma("GCC unroll 4")
+            for (int k = 0; k < 4; k++) s[k] = _mm512_set1_epi32(cb[b + k]), s2[k] = _mm512_setzero_si512();
+            _Pragma("GCC unroll 8")
+            for (int g = 0; g < 8; g += 2) {
+                _Pragma("GCC unroll 4")
+                for (int k = 0; k < 4; k++) {
+                    const uint8_t *blk = p + (size_t)(b + k) * PACKED_BLOCK;
+                    const int8_t *xq = x->q + (b + k) * QK + 4 * g;
+                    s[k] = dpbusd_bcast(s[k], _mm512_loadu_si512(blk + 64 * g), xq);
+                    s2[k] = dpbusd_bcast(s2[k], _mm512_loadu_si512(blk + 64 * (g + 1)), xq + 4);
+                }
+            }
+            _Pragma("GCC unroll 4")
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *blk = p + (size_t)(b + k) * PACKED_BLOCK;
+                __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + 512)));
+                a = _mm512_add_ps(a, _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(x->d[b + k])),
+                                                   _mm512_cvtepi32_ps(_mm512_add_epi32(s[k], s2[k]))));
+            }
+        }
+        for (; b < nb; b++) {
+            const uint8_t *blk = p + (size_t)b * PACKED_BLOCK;
+            __m512i s1 = _mm512_set1_epi32(cb[b]);
+            _Pragma("GCC unroll 8")
+            for (int g = 0; g < 8; g++) s1 = dpbusd_bcast(s1, _mm512_loadu_si512(blk + 64 * g), x->q + b * QK + 4 * g);
+            __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + 512)));
+            a = _mm512_add_ps(a, _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(x->d[b])), _mm512_cvtepi32_ps(s1)));
+        }
+        _mm512_storeu_ps(y + 16 * set, a);
+    }
+    free(cb);
 }
 
 /* ---- AVX-512: dequantizing rows (bit-identical to the reference), small-batch tile ---- */
@@ -1378,6 +1472,9 @@ const citer_kernel_set citer_kernels_avx512 = {
     .q6_k_i8 = vnni_q6_k,
     .i8_matmul = vnni_i8_matmul,
     .i8_prep = vnni_i8_prep,
+    .pack_q8_0 = vnni_pack_q8_0,
+    .packed_matvec = vnni_packed_matvec,
+    .packed_matmul = vnni_packed_matmul,
     .quantize8 = vnni_quantize,
     .deq_q4_k = avx512_deq_q4_k,
     .deq_q5_k = avx512_deq_q5_k,

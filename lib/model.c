@@ -6,7 +6,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "gguf.h"
 #include "kernels.h"
@@ -289,6 +291,47 @@ static int gguf_float(gguf_file *g, const char *arch, const char *key, float *ou
     return 0;
 }
 
+/* Q8_0 weight matrices packed for the int8 kernels where those are in use (kernels.h): a decode
+ * step then needs a fraction of the instructions (it stays at the memory bandwidth where the
+ * memory is fast) and a batched append skips its transposition. The copy has the bytes of the
+ * originals, whose pages of the read-only file mapping are then given back (they come back
+ * from the file if a path without int8 activations reads them). */
+static void pack_matrices(citer_model *m)
+{
+    citer_matrix *ms[7 * 512 + 1];
+    int n = 0;
+    size_t total = 0;
+    if (m->cfg.n_layers > 512) return;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        citer_layer *L = &m->layers[l];
+        citer_matrix *lm[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int k = 0; k < 7; k++) ms[n++] = lm[k];
+    }
+    ms[n++] = &m->output;
+    for (int i = 0; i < n; i++) total += (citer_matrix_pack_bytes(ms[i]) + 63) / 64 * 64;
+    if (!total) return;
+    /* 2 MB pages where the kernel gives them: a tenth of the page faults while packing, and
+     * fewer TLB misses while streaming */
+    uint8_t *buf = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED) return; /* not packed: the unpacked kernels serve */
+#ifdef MADV_HUGEPAGE
+    madvise(buf, total, MADV_HUGEPAGE);
+#endif
+    size_t off = 0;
+    long page = sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < n; i++) {
+        size_t b = citer_matrix_pack_bytes(ms[i]);
+        if (!b) continue;
+        citer_matrix_pack(ms[i], buf + off);
+        off += (b + 63) / 64 * 64;
+        uintptr_t lo = ((uintptr_t)ms[i]->data + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+        uintptr_t hi = ((uintptr_t)ms[i]->data + b) / (uintptr_t)page * (uintptr_t)page;
+        if (m->gguf && page > 0 && hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    m->packed = buf;
+    m->packed_bytes = total;
+}
+
 static citer_model *load_gguf(const char *path)
 {
     gguf_file *g = gguf_open(path);
@@ -348,6 +391,7 @@ static citer_model *load_gguf(const char *path)
     if (gguf_find_tensor(g, "rope_freqs.weight") &&
         get_vector(&L, "rope_freqs.weight", c->head_dim / 2, &m->rope_freqs, 0))
         goto fail;
+    pack_matrices(m);
     return m;
 fail:
     citer_model_free(m);
@@ -499,6 +543,7 @@ citer_model *citer_model_load(const char *path)
 void citer_model_free(citer_model *m)
 {
     if (!m) return;
+    if (m->packed) munmap(m->packed, m->packed_bytes);
     if (m->gguf) gguf_close(m->gguf);
     if (m->st) st_close(m->st);
     for (int i = 0; i < m->n_f32_copies; i++) free(m->f32_copies[i]);

@@ -55,6 +55,8 @@ typedef struct citer_model {
     void *st;               /* st_file * */
     float **f32_copies;     /* small vectors converted to f32 */
     int n_f32_copies;
+    void *packed;           /* the Q8_0 matrices packed for the int8 kernels (citer_matrix_pack), or NULL */
+    size_t packed_bytes;    /* its mapping's size */
 } citer_model;
 
 /* path: a .gguf file, a Hugging Face model directory, or its config.json.

@@ -60,6 +60,7 @@ int citer_matrix_init(citer_matrix *m, int type, int64_t rows, int64_t cols, con
     m->cols = cols;
     m->data = data;
     m->row_bytes = citer_row_bytes(type, cols);
+    m->packed = NULL;
     return 0;
 }
 

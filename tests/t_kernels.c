@@ -805,6 +805,76 @@ static void test_parallel_for(void)
     citer_set_threads(2);
 }
 
+/* Packed Q8_0 matrices (citer_matrix_pack, AVX-512 VNNI): the same bytes rearranged, and every
+ * output of matvec and of matmul at T = 1..40, 55, 70 the bits of the scalar int8 matvec of the
+ * unpacked matrix; 1 and 2 threads alike. Rows 16, 48, 160 (several sets, threads splitting
+ * inside a set's range), columns 32, 96 (blocks in groups of 4 and the rest), 608, 4864. No
+ * packing for rows not a multiple of 16, for other types, or with f32 activations. */
+static void test_packed_q8_0(void)
+{
+    static const int64_t rows_list[] = {16, 48, 160}, cols_list[] = {32, 96, 608, 4864};
+    int old = citer_set_int8_activations(CITER_INT8_AUTO);
+    if (citer_kernels_force("avx512") != 0 || !citer_int8_activations()) {
+        citer_kernels_force(NULL);
+        citer_set_int8_activations(old);
+        SKIP("no AVX-512 VNNI: nothing is packed");
+    }
+    test_matrix odd;
+    make_matrix(&odd, GGML_Q8_0, 40, 64);
+    CHECK(citer_matrix_pack_bytes(&odd.m) == 0, "40 rows packable");
+    free_matrix(&odd);
+    make_matrix(&odd, GGML_Q4_0, 32, 64);
+    CHECK(citer_matrix_pack_bytes(&odd.m) == 0, "q4_0 packable");
+    free_matrix(&odd);
+    int bad_bits = 0, bad_threads = 0, cases = 0;
+    for (size_t ri = 0; ri < sizeof rows_list / sizeof *rows_list; ri++)
+        for (size_t ci = 0; ci < sizeof cols_list / sizeof *cols_list; ci++) {
+            enum { TMAX = 70 };
+            int64_t rows = rows_list[ri], cols = cols_list[ci];
+            test_matrix t;
+            make_matrix(&t, GGML_Q8_0, rows, cols);
+            citer_set_int8_activations(0);
+            CHECK(citer_matrix_pack_bytes(&t.m) == 0, "packable with f32 activations");
+            citer_set_int8_activations(CITER_INT8_AUTO);
+            size_t nbytes = citer_matrix_pack_bytes(&t.m);
+            CHECK(nbytes == t.m.row_bytes * (size_t)rows, "packed bytes %zu", nbytes);
+            void *pk = aligned_alloc(64, (nbytes + 63) / 64 * 64);
+            citer_matrix p = t.m;
+            citer_matrix_pack(&p, pk);
+            CHECK(p.packed == pk, "not packed");
+            float *X = xmalloc(sizeof(float) * (size_t)(TMAX * cols));
+            for (int64_t c = 0; c < TMAX * cols; c++) X[c] = (c / 32) % 11 == 5 ? 0 : frand() * (c % 7 == 0 ? 4.0f : 1.0f);
+            float *Ys = xmalloc(sizeof(float) * (size_t)(TMAX * rows)), *Y1 = xmalloc(sizeof(float) * (size_t)(TMAX * rows));
+            float *Y2 = xmalloc(sizeof(float) * (size_t)(TMAX * rows));
+            citer_kernels_force("scalar");
+            citer_set_int8_activations(1);
+            for (int k = 0; k < TMAX; k++) citer_matvec(&t.m, X + k * cols, Ys + k * rows);
+            citer_kernels_force("avx512");
+            citer_set_int8_activations(CITER_INT8_AUTO);
+            for (int T = 1; T <= TMAX; T = T < 40 ? T + 1 : T + 15) {
+                citer_set_threads(1);
+                if (T == 1) citer_matvec(&p, X, Y1);
+                else citer_matmul(&p, X, T, Y1);
+                citer_set_threads(2);
+                if (T == 1) citer_matvec(&p, X, Y2);
+                else citer_matmul(&p, X, T, Y2);
+                if (memcmp(Y1, Y2, sizeof(float) * (size_t)(T * rows)) != 0) bad_threads++;
+                for (int64_t i = 0; i < T * rows; i++)
+                    if (Y1[i] != Ys[i] && bad_bits++ < 3)
+                        printf("  rows %lld cols %lld T %d token %lld row %lld: %.9g, scalar int8 %.9g\n", (long long)rows,
+                               (long long)cols, T, (long long)(i / rows), (long long)(i % rows), Y1[i], Ys[i]);
+            }
+            cases++;
+            free(X), free(Ys), free(Y1), free(Y2), free(pk);
+            free_matrix(&t);
+        }
+    CHECK(bad_bits == 0, "%d packed outputs not the scalar int8 matvec's bits", bad_bits);
+    CHECK(bad_threads == 0, "%d calls differ between 1 and 2 threads", bad_threads);
+    printf("  packed q8_0: %d shapes, matvec and matmul T = 1..70 bit for bit the scalar int8 matvec\n", cases);
+    citer_kernels_force(NULL);
+    citer_set_int8_activations(old);
+}
+
 /* The default int8 mode (auto): int8 activations exactly where the kernel set has SIMD int8
  * kernels, AVX-512 with VNNI; CITER_INT8_ACT-style modes 0 and 1 override it. */
 static void test_int8_default(void)
@@ -852,6 +922,7 @@ int main(void)
     RUN(test_matmul);
     RUN(test_matmul_every_T);
     RUN(test_matmul_int8_every_T);
+    RUN(test_packed_q8_0);
     RUN(test_deq_rows);
     RUN(test_matrix_row);
     return t_exit();
