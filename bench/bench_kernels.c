@@ -36,6 +36,7 @@ typedef struct {
 static const bench_type types[] = {
     {GGML_F32, "f32"}, {GGML_F16, "f16"}, {GGML_BF16, "bf16"}, {GGML_Q8_0, "q8_0"},
     {GGML_Q4_0, "q4_0"}, {GGML_Q4_K, "q4_K"}, {GGML_Q5_K, "q5_K"}, {GGML_Q6_K, "q6_K"},
+    {GGML_Q8_0, "q8_0p"}, /* packed (citer_matrix_pack), as a loaded model's Q8_0 matrices */
 };
 
 /* Best pass over all matrices: the machine may be shared, the best pass is the least disturbed. */
@@ -120,6 +121,7 @@ int main(void)
         printf("matvec 64x64 f32 threads %d: %.2f us per call (dispatch overhead)\n", nt, best * 1e6);
     }
 
+    uint8_t *pbuf = NULL;
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         size_t rb = citer_row_bytes(types[k].type, COLS), mb = rb * ROWS;
         int nmat = (int)(TOTAL_BYTES / mb);
@@ -128,6 +130,11 @@ int main(void)
         for (int i = 1; i < nmat; i++) memcpy(buf + mb * (size_t)i, buf, mb);
         citer_matrix m[1024];
         for (int i = 0; i < nmat; i++) citer_matrix_init(&m[i], types[k].type, ROWS, COLS, buf + mb * (size_t)i);
+        if (!strcmp(types[k].name, "q8_0p")) {
+            if (!citer_matrix_pack_bytes(&m[0])) continue; /* no VNNI int8 kernels here */
+            if (!pbuf && !(pbuf = aligned_alloc(64, TOTAL_BYTES))) return 1;
+            for (int i = 0; i < nmat; i++) citer_matrix_pack(&m[i], pbuf + mb * (size_t)i);
+        }
         for (int nt = 1; nt <= 2; nt++) {
             citer_set_threads(nt);
             double g = matvec_gbs(m, nmat, x, y, mb);
@@ -164,5 +171,6 @@ int main(void)
     free(x);
     free(y);
     free(buf);
+    free(pbuf);
     return 0;
 }
