@@ -1050,7 +1050,8 @@ VNNI static inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const int8_t *p)
  * wd (16 floats a block), for tokens t0..t0+nt-1, added to acc[0..nt). */
 VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, const uint8_t *wq, size_t wstride,
                                                                const float *wd, int64_t b0, int64_t nc,
-                                                               const i8_tokens *tk, int64_t t0, __m512 *acc)
+                                                               const i8_tokens *tk, int64_t t0, __m512 *acc,
+                                                               const char *pf)
 {
     int64_t T = tk->T;
     int two = nt <= 4; /* few tokens: two chains per token hide vpdpbusd's latency */
@@ -1058,6 +1059,8 @@ VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, c
     _Pragma("GCC unroll 16")
     for (int t = 0; t < nt; t++) a[t] = acc[t];
     for (int64_t b = 0; b < nc; b++, wq += wstride, wd += 16) {
+        if (pf) /* the next rows' block, block by block (at once they stall the stream) */
+            for (int o = 0; o < (int)wstride; o += 64) _mm_prefetch(pf + (size_t)b * wstride + o, _MM_HINT_T1);
         int64_t at = (b0 + b) * T + t0; /* token t0 of this block */
         const int32_t *cs = (q8 ? tk->c128 : tk->c8) + at;
         const float *ds = tk->d + at;
@@ -1087,14 +1090,14 @@ VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, c
 
 #define I8_PASSES(q8)                                                                  \
     switch (nt) {                                                                      \
-    case 1: i8_pass(q8, 1, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
-    case 2: i8_pass(q8, 2, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
-    case 3: i8_pass(q8, 3, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
-    case 4: i8_pass(q8, 4, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
-    case 5: i8_pass(q8, 5, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
-    case 6: i8_pass(q8, 6, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
-    case 7: i8_pass(q8, 7, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                      \
-    default: i8_pass(q8, 8, wq, ws, wd, c0, nc, tk, t0, acc + t0); break;                     \
+    case 1: i8_pass(q8, 1, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    case 2: i8_pass(q8, 2, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    case 3: i8_pass(q8, 3, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    case 4: i8_pass(q8, 4, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    case 5: i8_pass(q8, 5, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    case 6: i8_pass(q8, 6, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    case 7: i8_pass(q8, 7, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    default: i8_pass(q8, 8, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                     \
     }
 
 /* The sets of 16 rows [g0, g1) of a Q8_0 or Q4_0 matrix (w, row_bytes), or of a packed Q8_0
@@ -1126,14 +1129,12 @@ VNNI static void i8_matmul_sets(int q8, const uint8_t *w, size_t row_bytes, cons
             const uint8_t *wq = bufq;
             size_t ws = 512;
             const float *wd = bufd;
+            const char *pf = NULL; /* packed: the next set's chunk, prefetched during the first pass */
             if (pk) { /* already transposed: only the scales to f32 */
                 wq = pk + (size_t)(set * nb + c0) * PACKED_BLOCK, ws = PACKED_BLOCK;
                 for (int64_t b = 0; b < nc; b++)
                     _mm512_store_ps(bufd + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wq + PACKED_BLOCK * b + 512))));
-                if (set + 1 < g1) {
-                    const char *next = (const char *)pk + (size_t)((set + 1) * nb + c0) * PACKED_BLOCK;
-                    for (size_t o = 0; o < (size_t)nc * PACKED_BLOCK; o += 64) _mm_prefetch(next + o, _MM_HINT_T1);
-                }
+                if (set + 1 < g1) pf = (const char *)pk + (size_t)((set + 1) * nb + c0) * PACKED_BLOCK;
             } else {
                 /* block by block, the next set's rows are requested (a block start every 34 or
                  * 18 bytes touches every cache line) */
