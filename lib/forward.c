@@ -146,6 +146,25 @@ static void attn_work(void *arg, int64_t begin, int64_t end)
     }
 }
 
+/* SwiGLU, gate = silu(gate) * up, in chunks on the pool: n x F calls of expf were the largest
+ * serial part of a batched append (the second thread spun meanwhile). */
+enum { SWIGLU_CHUNK = 2048 };
+typedef struct {
+    float *gate;
+    const float *up;
+    size_t n;
+} swiglu_job;
+
+static void swiglu_work(void *arg, int64_t begin, int64_t end)
+{
+    swiglu_job *j = arg;
+    size_t e = (size_t)end * SWIGLU_CHUNK < j->n ? (size_t)end * SWIGLU_CHUNK : j->n;
+    for (size_t i = (size_t)begin * SWIGLU_CHUNK; i < e; i++) {
+        float g = j->gate[i];
+        j->gate[i] = g / (1.0f + expf(-g)) * j->up[i];
+    }
+}
+
 /* Y = X W^T for n rows: matrix-vector for one token, matrix-matrix for many. */
 static void linear(const citer_matrix *w, const float *x, int n, float *y)
 {
@@ -216,10 +235,8 @@ static void forward_chunk(const citer_model *m, citer_seq *s, const int32_t *tok
         const citer_matrix *wgu[2] = {&L->w_gate, &L->w_up};
         float *gu[2] = {gate, up};
         linear_multi(wgu, 2, h, n, gu);
-        for (size_t i = 0; i < nn * F; i++) {
-            float g = gate[i];
-            gate[i] = g / (1.0f + expf(-g)) * up[i];
-        }
+        swiglu_job sj = {gate, up, nn * F};
+        citer_parallel_for((int64_t)((nn * F + SWIGLU_CHUNK - 1) / SWIGLU_CHUNK), swiglu_work, &sj);
         linear(&L->w_down, gate, n, h);
         for (size_t i = 0; i < nn * D; i++) x[i] += h[i];
     }

@@ -721,6 +721,30 @@ typedef struct {
                  const void *prep, int64_t T, int64_t n, float *Y);
 } matmul8_job;
 
+typedef struct {
+    const citer_kernel_set *k8;
+    const float *X;
+    int64_t n;
+    citer_xq8 *xq;
+    char *mem;
+} quantize_job;
+
+static void quantize_work(void *arg, int64_t begin, int64_t end)
+{
+    const quantize_job *j = arg;
+    for (int64_t t = begin; t < end; t++) {
+        xq8_place(&j->xq[t], j->mem + xq8_bytes(j->n) * (size_t)t, j->n);
+        (j->k8->quantize8 ? j->k8->quantize8 : quantize_into)(&j->xq[t], j->X + t * j->n, j->n);
+    }
+}
+
+/* The T tokens quantized into xq, their arrays in mem (T * xq8_bytes(n)), on the pool. */
+static void quantize_tokens(const citer_kernel_set *k8, const float *X, int64_t T, int64_t n, citer_xq8 *xq, char *mem)
+{
+    quantize_job j = {k8, X, n, xq, mem};
+    citer_parallel_for(T, quantize_work, &j);
+}
+
 static void matmul_small_i8_groups(void *arg, int64_t begin, int64_t end)
 {
     const matmul8_job *j = arg;
@@ -755,10 +779,7 @@ static void matmul_i8(const citer_kernel_set *k8, const citer_matrix *w, const f
     citer_xq8 *xq = xmalloc(sizeof *xq * (size_t)T);
     /* xq8_bytes(n) is a multiple of 4: every vector's float arrays stay aligned */
     char *mem = xmalloc(xq8_bytes(n) * (size_t)T);
-    for (int64_t t = 0; t < T; t++) {
-        xq8_place(&xq[t], mem + xq8_bytes(n) * (size_t)t, n);
-        (k8->quantize8 ? k8->quantize8 : quantize_into)(&xq[t], X + t * n, n);
-    }
+    quantize_tokens(k8, X, T, n, xq, mem);
     int q8 = w->type == GGML_Q8_0;
     matmul8_job j = {w, xq, NULL, Y, T, q8 ? stile8_q8_0 : stile8_q4_0, k8->i8_matmul};
     if (j.fast) {
@@ -792,10 +813,7 @@ static void matmul_packed(const citer_kernel_set *kp, const citer_matrix *w, con
     int64_t n = w->cols;
     citer_xq8 *xq = xmalloc(sizeof *xq * (size_t)T);
     char *mem = xmalloc(xq8_bytes(n) * (size_t)T);
-    for (int64_t t = 0; t < T; t++) {
-        xq8_place(&xq[t], mem + xq8_bytes(n) * (size_t)t, n);
-        (kp->quantize8 ? kp->quantize8 : quantize_into)(&xq[t], X + t * n, n);
-    }
+    quantize_tokens(kp, X, T, n, xq, mem);
     packed_job j = {kp, w, kp->i8_prep(xq, T, n), T, Y};
     citer_parallel_for(w->rows / 16, matmul_packed_sets, &j);
     free((void *)j.prep);
