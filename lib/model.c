@@ -296,19 +296,20 @@ static int gguf_float(gguf_file *g, const char *arch, const char *key, float *ou
  * memory is fast) and a batched append skips its transposition. The copy has the bytes of the
  * originals, whose pages of the read-only file mapping are then given back (they come back
  * from the file if a path without int8 activations reads them). */
+/* Weight matrix i, 0 <= i < 7 * n_layers + 1: each layer's seven, then the LM head. */
+static citer_matrix *model_matrix(citer_model *m, int i)
+{
+    if (i == 7 * m->cfg.n_layers) return &m->output;
+    citer_layer *L = &m->layers[i / 7];
+    citer_matrix *lm[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+    return lm[i % 7];
+}
+
 static void pack_matrices(citer_model *m)
 {
-    citer_matrix *ms[7 * 512 + 1];
-    int n = 0;
+    int n = 7 * m->cfg.n_layers + 1;
     size_t total = 0;
-    if (m->cfg.n_layers > 512) return;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        citer_layer *L = &m->layers[l];
-        citer_matrix *lm[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int k = 0; k < 7; k++) ms[n++] = lm[k];
-    }
-    ms[n++] = &m->output;
-    for (int i = 0; i < n; i++) total += (citer_matrix_pack_bytes(ms[i]) + 63) / 64 * 64;
+    for (int i = 0; i < n; i++) total += (citer_matrix_pack_bytes(model_matrix(m, i)) + 63) / 64 * 64;
     if (!total) return;
     /* 2 MB pages where the kernel gives them: a tenth of the page faults while packing, and
      * fewer TLB misses while streaming */
@@ -320,12 +321,13 @@ static void pack_matrices(citer_model *m)
     size_t off = 0;
     long page = sysconf(_SC_PAGESIZE);
     for (int i = 0; i < n; i++) {
-        size_t b = citer_matrix_pack_bytes(ms[i]);
+        citer_matrix *w = model_matrix(m, i);
+        size_t b = citer_matrix_pack_bytes(w);
         if (!b) continue;
-        citer_matrix_pack(ms[i], buf + off);
+        citer_matrix_pack(w, buf + off);
         off += (b + 63) / 64 * 64;
-        uintptr_t lo = ((uintptr_t)ms[i]->data + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
-        uintptr_t hi = ((uintptr_t)ms[i]->data + b) / (uintptr_t)page * (uintptr_t)page;
+        uintptr_t lo = ((uintptr_t)w->data + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+        uintptr_t hi = ((uintptr_t)w->data + b) / (uintptr_t)page * (uintptr_t)page;
         if (m->gguf && page > 0 && hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
     }
     m->packed = buf;
@@ -567,11 +569,10 @@ const char *citer_model_describe(const citer_model *m)
 
 uint64_t citer_model_weight_bytes(const citer_model *m)
 {
-    uint64_t b = m->output.row_bytes * (uint64_t)m->output.rows;
-    for (int i = 0; i < m->cfg.n_layers; i++) {
-        const citer_layer *l = &m->layers[i];
-        const citer_matrix *ms[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
-        for (size_t k = 0; k < sizeof ms / sizeof *ms; k++) b += ms[k]->row_bytes * (uint64_t)ms[k]->rows;
+    uint64_t b = 0;
+    for (int i = 0; i < 7 * m->cfg.n_layers + 1; i++) {
+        const citer_matrix *w = model_matrix((citer_model *)m, i); /* read only */
+        b += w->row_bytes * (uint64_t)w->rows;
     }
     return b;
 }
