@@ -42,3 +42,15 @@ expect_error() {
 }
 
 t_end() { exit 0; }
+
+# route_models: the tiny random SLM and LLM of tests/t_route.c (vocabulary 300, ids 297..299
+# special) and its routers, written into $T from $TB/t_route; S and L name the two models. A
+# failure to write them fails and ends the script.
+route_models() {
+    if ! "$TB/t_route" write-models "$T"; then
+        fail "write the test models"
+        t_end
+    fi
+    S=$T/slm.gguf
+    L=$T/llm.gguf
+}

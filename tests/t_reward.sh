@@ -111,10 +111,7 @@ expect_error "corrupt stream" 1 'cut.cs: ' \
     citer-reward --data "$T/data.cs" --slm-scores "$T/cut.cs" --llm-scores "$T/llm.cs" --myopic
 
 # ---- rollouts on tiny random models ----
-if ! "$TB/t_route" write-models "$T"; then
-    fail "write the test models"
-    t_end
-fi
+route_models
 # Target "\boxed{3} x" in the models' byte-level vocabulary; at the last token ('x', 120) the SLM
 # says 'y' (121) and the LLM 5: case 3. With one rollout token the text is "\boxed{3} y" plus one
 # token, so its answer is 3 whatever the model writes.

@@ -7,12 +7,7 @@ TB=${CITER_TESTBIN:-$(pwd)/build/tests}
 # Tiny random models over one vocabulary of 300 (ids 297..299 are special), and routers:
 # router-slm.st always prefers the SLM, router-llm.st the LLM, router.st varies, router-d16.st
 # has the wrong input size.
-if ! "$TB/t_route" write-models "$T"; then
-    fail "write the test models"
-    t_end
-fi
-S=$T/slm.gguf
-L=$T/llm.gguf
+route_models
 
 printf '%s\n' \
     '{"kind":"meta","seq":0,"meta":{"answer":"42"}}' \

@@ -6,12 +6,7 @@
 TB=${CITER_TESTBIN:-$(pwd)/build/tests}
 
 # The tiny random models and routers of t_route.sh (vocabulary 300, ids 297..299 special).
-if ! "$TB/t_route" write-models "$T"; then
-    fail "write the test models"
-    t_end
-fi
-S=$T/slm.gguf
-L=$T/llm.gguf
+route_models
 
 # 11 prompts of different lengths, META records between them, a target record to ignore.
 i=1
