@@ -167,31 +167,16 @@ static void kq45_block(const uint8_t *qv, const uint8_t *b, const citer_xq8 *x, 
         }
 }
 
-static float sdot8_q4_k(const void *row, const citer_xq8 *x, int64_t n)
+/* Q4_K (qh = 0: no fifth bits) and Q5_K: blocks of bs bytes, the nibbles at qs; for Q5_K bit 2k
+ * (2k+1) of byte qh+l is the fifth bit of element l of sub-block 2k (2k+1). */
+static float sdot8_kq45(const uint8_t *b, const citer_xq8 *x, int64_t n, size_t bs, size_t qh, size_t qs)
 {
-    const uint8_t *b = row;
     float acc[4][16] = {{0}}, accm[8] = {0};
     uint8_t qv[QKK];
-    for (int64_t i = 0; i < n / QKK; i++, b += 144) {
+    for (int64_t i = 0; i < n / QKK; i++, b += bs) {
         for (int k = 0; k < 4; k++)
             for (int l = 0; l < 32; l++) {
-                qv[64 * k + l] = b[16 + 32 * k + l] & 15;
-                qv[64 * k + 32 + l] = b[16 + 32 * k + l] >> 4;
-            }
-        kq45_block(qv, b, x, i, acc, accm);
-    }
-    return kq_sum(acc, accm);
-}
-
-static float sdot8_q5_k(const void *row, const citer_xq8 *x, int64_t n)
-{
-    const uint8_t *b = row;
-    float acc[4][16] = {{0}}, accm[8] = {0};
-    uint8_t qv[QKK];
-    for (int64_t i = 0; i < n / QKK; i++, b += 176) {
-        for (int k = 0; k < 4; k++)
-            for (int l = 0; l < 32; l++) {
-                uint8_t h = b[16 + l], v = b[48 + 32 * k + l];
+                uint8_t h = qh ? b[qh + l] : 0, v = b[qs + 32 * k + l];
                 qv[64 * k + l] = (uint8_t)((v & 15) | ((h >> 2 * k) & 1) << 4);
                 qv[64 * k + 32 + l] = (uint8_t)((v >> 4) | ((h >> (2 * k + 1)) & 1) << 4);
             }
@@ -199,6 +184,9 @@ static float sdot8_q5_k(const void *row, const citer_xq8 *x, int64_t n)
     }
     return kq_sum(acc, accm);
 }
+
+static float sdot8_q4_k(const void *row, const citer_xq8 *x, int64_t n) { return sdot8_kq45(row, x, n, 144, 0, 16); }
+static float sdot8_q5_k(const void *row, const citer_xq8 *x, int64_t n) { return sdot8_kq45(row, x, n, 176, 16, 48); }
 
 /* Q6_K: lane l of register p is scale group 4p + l/4, scaled by (d*sc)*dx of its block. */
 static float sdot8_q6_k(const void *row, const citer_xq8 *x, int64_t n)
