@@ -553,7 +553,7 @@ static void matvec_part_init(matvec_part *p, const citer_kernel_set *ks, const c
     if (int8_activations(ks)) {
         const citer_kernel_set *k8 = int8_set(ks);
         if (w->type == GGML_Q8_0) p->dot8 = k8->q8_0_i8;
-        if (w->packed && pack_set(w)) p->packed = pack_set(w);
+        p->packed = w->packed ? pack_set(w) : NULL;
         if (w->type == GGML_Q4_0) p->dot8 = k8->q4_0_i8;
         if (w->type == GGML_Q4_K) p->dot8 = k8->q4_k_i8;
         if (w->type == GGML_Q5_K) p->dot8 = k8->q5_k_i8;
@@ -602,12 +602,8 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y) { citer_matve
 /* The same with int8 activations and a SIMD int8 batch kernel: its tiles need no f32 copy of
  * the weights, and 2 tokens already cost less than 2 matvecs (bench/bench_smallbatch). */
 #define SMALL_MIN_T8 2
-#ifndef I8_BATCH
+/* Tokens per int8 matmul call: their quantized activations stay in L2. */
 #define I8_BATCH 64
-#endif
-#ifndef I8_ALL_T
-#define I8_ALL_T 1
-#endif
 /* How far ahead (in groups of 4 rows) the small-batch path prefetches weights. */
 #ifndef PREFETCH_GROUPS
 #define PREFETCH_GROUPS 2
@@ -695,18 +691,18 @@ static void matmul_small(void *arg, int64_t begin, int64_t end)
     free(buf);
 }
 
-/* The small-batch path with int8 activations (Q8_0, Q4_0): the T tokens quantized once, each
- * row read once for them all, in tiles of 4 tokens; every output has the bits of the int8
- * matvec of its token (the tile kernels repeat the matvec kernels' arithmetic). */
+/* The matmul with int8 activations (Q8_0, Q4_0): the T tokens quantized once, each row read
+ * once for them all; every output has the bits of the int8 matvec of its token (the batch
+ * kernels repeat the matvec kernels' arithmetic). */
 typedef struct {
+    const citer_kernel_set *k8; /* with i8_matmul (and packed_matmul when packed), or NULL: tile */
+    int packed;                 /* use w->packed */
     const citer_matrix *w;
     const citer_xq8 *xq; /* [T] */
     void *prep;          /* xq laid out by the set's i8_prep */
     float *Y;
     int64_t T;
     void (*tile)(const uint8_t *row, const citer_xq8 *const x[4], int64_t n, float out[4]);
-    void (*fast)(int type, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t g0, int64_t g1,
-                 const void *prep, int64_t T, int64_t n, float *Y);
 } matmul8_job;
 
 typedef struct {
@@ -733,10 +729,13 @@ static void quantize_tokens(const citer_kernel_set *k8, const float *X, int64_t 
     citer_parallel_for(T, quantize_work, &j);
 }
 
+/* Sets of 16 rows [begin, end) with the set's batch kernel. */
 static void matmul_small_i8_groups(void *arg, int64_t begin, int64_t end)
 {
     const matmul8_job *j = arg;
-    j->fast(j->w->type, j->w->data, j->w->row_bytes, j->w->rows, begin, end, j->prep, j->T, j->w->cols, j->Y);
+    const citer_matrix *w = j->w;
+    if (j->packed) j->k8->packed_matmul(w->packed, w->rows, begin, end, j->prep, j->T, w->cols, j->Y);
+    else j->k8->i8_matmul(w->type, w->data, w->row_bytes, w->rows, begin, end, j->prep, j->T, w->cols, j->Y);
 }
 
 static void matmul_small_i8(void *arg, int64_t begin, int64_t end)
@@ -761,7 +760,9 @@ static void matmul_small_i8(void *arg, int64_t begin, int64_t end)
     }
 }
 
-static void matmul_i8(const citer_kernel_set *k8, const citer_matrix *w, const float *X, int64_t T, float *Y)
+/* packed: w->packed with k8's packed kernels (pack_set(w) == k8). */
+static void matmul_i8(const citer_kernel_set *k8, int packed, const citer_matrix *w, const float *X, int64_t T,
+                      float *Y)
 {
     int64_t n = w->cols;
     citer_xq8 *xq = xmalloc(sizeof *xq * (size_t)T);
@@ -769,42 +770,14 @@ static void matmul_i8(const citer_kernel_set *k8, const citer_matrix *w, const f
     char *mem = xmalloc(xq8_bytes(n) * (size_t)T);
     quantize_tokens(k8, X, T, n, xq, mem);
     int q8 = w->type == GGML_Q8_0;
-    matmul8_job j = {w, xq, NULL, Y, T, q8 ? stile8_q8_0 : stile8_q4_0, k8->i8_matmul};
-    if (j.fast) {
+    matmul8_job j = {k8, packed, w, xq, NULL, Y, T, q8 ? stile8_q8_0 : stile8_q4_0};
+    if (k8->i8_matmul) {
         j.prep = k8->i8_prep(xq, T, n);
         citer_parallel_for((w->rows + 15) / 16, matmul_small_i8_groups, &j);
         free(j.prep);
     } else {
         citer_parallel_for(w->rows, matmul_small_i8, &j);
     }
-    free(mem);
-    free(xq);
-}
-
-typedef struct {
-    const citer_kernel_set *ks;
-    const citer_matrix *w;
-    const void *prep;
-    int64_t T;
-    float *Y;
-} packed_job;
-
-static void matmul_packed_sets(void *arg, int64_t begin, int64_t end)
-{
-    const packed_job *j = arg;
-    j->ks->packed_matmul(j->w->packed, j->w->rows, begin, end, j->prep, j->T, j->w->cols, j->Y);
-}
-
-/* matmul_i8 on a packed matrix: the same tokens' layout, the packed weights. */
-static void matmul_packed(const citer_kernel_set *kp, const citer_matrix *w, const float *X, int64_t T, float *Y)
-{
-    int64_t n = w->cols;
-    citer_xq8 *xq = xmalloc(sizeof *xq * (size_t)T);
-    char *mem = xmalloc(xq8_bytes(n) * (size_t)T);
-    quantize_tokens(kp, X, T, n, xq, mem);
-    packed_job j = {kp, w, kp->i8_prep(xq, T, n), T, Y};
-    citer_parallel_for(w->rows / 16, matmul_packed_sets, &j);
-    free((void *)j.prep);
     free(mem);
     free(xq);
 }
@@ -846,27 +819,20 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
         for (int64_t t = 0; t < T; t++) citer_matvec(w, X + t * w->cols, Y + t * w->rows);
         return;
     }
-    if (i8 && w->packed && pack_set(w) && T > 1) {
-        /* the packed copy: no per-call transposition */
-        const citer_kernel_set *kp = pack_set(w);
-        for (int64_t t0 = 0; t0 < T; t0 += I8_BATCH)
-            matmul_packed(kp, w, X + t0 * w->cols, T - t0 < I8_BATCH ? T - t0 : I8_BATCH, Y + t0 * w->rows);
-        return;
-    }
-    if (i8 && I8_ALL_T) {
+    if (i8) {
         /* every T: a token gets the same bits whatever batch it comes in, and the SIMD int8
          * kernel outruns dequantize + sgemm about three times (bench_decode's prefill rows);
          * chunks of I8_BATCH tokens keep their activations in L2 (the weights are read once
-         * per chunk) */
+         * per chunk); a packed copy needs no per-call transposition */
+        int packed = w->packed && pack_set(w);
         for (int64_t t0 = 0; t0 < T; t0 += I8_BATCH)
-            matmul_i8(k8, w, X + t0 * w->cols, T - t0 < I8_BATCH ? T - t0 : I8_BATCH, Y + t0 * w->rows);
+            matmul_i8(k8, packed, w, X + t0 * w->cols, T - t0 < I8_BATCH ? T - t0 : I8_BATCH, Y + t0 * w->rows);
         return;
     }
     citer_blas_one_thread();
     matmul_job j = {w, X, Y, T, ks};
     if (T <= citer_matmul_small_limit()) {
-        if (i8) matmul_i8(k8, w, X, T, Y);
-        else citer_parallel_for((w->rows + 3) / 4, matmul_small, &j);
+        citer_parallel_for((w->rows + 3) / 4, matmul_small, &j);
         return;
     }
     citer_parallel_for((w->rows + TILE - 1) / TILE, matmul_tiles, &j);

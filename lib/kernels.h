@@ -52,10 +52,10 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y);
 /* Y[t*rows + r] = W[r,:] . X[t*cols ...]  for t in [0, T): prefill, matrix-matrix. T <= 3 is
  * T citer_matvec calls (the same bits as decoding them one by one); 4 <= T <= the small-batch
  * limit (an append of a few tokens) reads the weights once for all T tokens, with results that
- * do not depend on T; larger T uses sgemm. The int8 activation mode below applies to the
- * matvecs and the small-batch path (not to sgemm). */
+ * do not depend on T; larger T uses sgemm. In the int8 activation mode below, Q8_0 and Q4_0
+ * weights take the int8 kernels for every T instead (from T = 2 with SIMD ones). */
 void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y);
-/* The largest T of matmul's small-batch path (CITER_MATMUL_SMALL_T in the environment overrides
+/* The largest T of matmul's f32 small-batch path (CITER_MATMUL_SMALL_T in the environment overrides
  * the default); the setter (t < 1: the default) returns the previous limit and is a hook for
  * benchmarks and tests: call it while no kernel runs. */
 int citer_matmul_small_limit(void);
