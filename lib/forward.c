@@ -146,8 +146,8 @@ static void attn_work(void *arg, int64_t begin, int64_t end)
     }
 }
 
-/* SwiGLU, gate = silu(gate) * up, in chunks on the pool: n x F calls of expf were the largest
- * serial part of a batched append (the second thread spun meanwhile). */
+/* SwiGLU in chunks on the pool: n x F exponentials were the largest serial part of a batched
+ * append (the second thread spun meanwhile). */
 enum { SWIGLU_CHUNK = 2048 };
 typedef struct {
     float *gate;
@@ -158,11 +158,34 @@ typedef struct {
 static void swiglu_work(void *arg, int64_t begin, int64_t end)
 {
     swiglu_job *j = arg;
-    size_t e = (size_t)end * SWIGLU_CHUNK < j->n ? (size_t)end * SWIGLU_CHUNK : j->n;
-    for (size_t i = (size_t)begin * SWIGLU_CHUNK; i < e; i++) {
-        float g = j->gate[i];
-        j->gate[i] = g / (1.0f + expf(-g)) * j->up[i];
+    size_t b = (size_t)begin * SWIGLU_CHUNK, e = (size_t)end * SWIGLU_CHUNK < j->n ? (size_t)end * SWIGLU_CHUNK : j->n;
+    citer_swiglu(j->gate + b, j->up + b, (int64_t)(e - b));
+}
+
+/* Per token, on the pool: x += r (the residual branch, when r is not NULL), then
+ * out = rmsnorm(x) * w. */
+typedef struct {
+    float *x, *out;
+    const float *r, *w;
+    int d;
+    float eps;
+} norm_job;
+
+static void norm_work(void *arg, int64_t begin, int64_t end)
+{
+    const norm_job *j = arg;
+    for (int64_t t = begin; t < end; t++) {
+        float *x = j->x + (size_t)t * j->d;
+        if (j->r)
+            for (int i = 0; i < j->d; i++) x[i] += j->r[(size_t)t * j->d + i];
+        rmsnorm(j->out + (size_t)t * j->d, x, j->w, j->d, j->eps);
     }
+}
+
+static void add_rmsnorm(float *x, const float *r, float *out, const float *w, int n, int d, float eps)
+{
+    norm_job j = {x, out, r, w, d, eps};
+    citer_parallel_for(n, norm_work, &j);
 }
 
 /* Y = X W^T for n rows: matrix-vector for one token, matrix-matrix for many. */
@@ -205,7 +228,8 @@ static void forward_chunk(const citer_model *m, citer_seq *s, const int32_t *tok
 
     for (int l = 0; l < c->n_layers; l++) {
         const citer_layer *L = &m->layers[l];
-        for (int t = 0; t < n; t++) rmsnorm(h + (size_t)t * D, x + (size_t)t * D, L->attn_norm, D, c->rms_eps);
+        /* h holds the last layer's FFN output: the residual add goes with the norm */
+        add_rmsnorm(x, l ? h : NULL, h, L->attn_norm, n, D, c->rms_eps);
         const citer_matrix *wqkv[3] = {&L->wq, &L->wk, &L->wv};
         float *qkv[3] = {q, k, v};
         linear_multi(wqkv, 3, h, n, qkv);
@@ -229,20 +253,17 @@ static void forward_chunk(const citer_model *m, citer_seq *s, const int32_t *tok
         attn_job job = {m, s, l, n, pos0, q, att};
         citer_parallel_for((int64_t)n * c->n_kv_heads, attn_work, &job);
         linear(&L->wo, att, n, h);
-        for (size_t i = 0; i < nn * D; i++) x[i] += h[i];
-
-        for (int t = 0; t < n; t++) rmsnorm(h + (size_t)t * D, x + (size_t)t * D, L->ffn_norm, D, c->rms_eps);
+        add_rmsnorm(x, h, h, L->ffn_norm, n, D, c->rms_eps);
         const citer_matrix *wgu[2] = {&L->w_gate, &L->w_up};
         float *gu[2] = {gate, up};
         linear_multi(wgu, 2, h, n, gu);
         swiglu_job sj = {gate, up, nn * F};
         citer_parallel_for((int64_t)((nn * F + SWIGLU_CHUNK - 1) / SWIGLU_CHUNK), swiglu_work, &sj);
         linear(&L->w_down, gate, n, h);
-        for (size_t i = 0; i < nn * D; i++) x[i] += h[i];
     }
     s->len = pos0 + n;
 
-    for (int t = 0; t < n; t++) rmsnorm(x + (size_t)t * D, x + (size_t)t * D, m->out_norm, D, c->rms_eps);
+    add_rmsnorm(x, c->n_layers ? h : NULL, x, m->out_norm, n, D, c->rms_eps);
     if (hidden) memcpy(hidden, x, nn * D * sizeof *x);
     if (logits) {
         if (all_logits) linear(&m->output, x, n, logits);

@@ -711,6 +711,7 @@ typedef struct {
     int64_t n;
     citer_xq8 *xq;
     char *mem;
+    void *prep;
 } quantize_job;
 
 static void quantize_work(void *arg, int64_t begin, int64_t end)
@@ -719,13 +720,16 @@ static void quantize_work(void *arg, int64_t begin, int64_t end)
     for (int64_t t = begin; t < end; t++) {
         xq8_place(&j->xq[t], j->mem + xq8_bytes(j->n) * (size_t)t, j->n);
         (j->k8->quantize8 ? j->k8->quantize8 : quantize_into)(&j->xq[t], j->X + t * j->n, j->n);
+        if (j->prep) j->k8->i8_prep_token(j->prep, &j->xq[t], t);
     }
 }
 
-/* The T tokens quantized into xq, their arrays in mem (T * xq8_bytes(n)), on the pool. */
-static void quantize_tokens(const citer_kernel_set *k8, const float *X, int64_t T, int64_t n, citer_xq8 *xq, char *mem)
+/* The T tokens quantized into xq, their arrays in mem (T * xq8_bytes(n)), and laid out into
+ * prep (from the set's i8_prep) unless it is NULL, on the pool. */
+static void quantize_tokens(const citer_kernel_set *k8, const float *X, int64_t T, int64_t n, citer_xq8 *xq, char *mem,
+                            void *prep)
 {
-    quantize_job j = {k8, X, n, xq, mem};
+    quantize_job j = {k8, X, n, xq, mem, prep};
     citer_parallel_for(T, quantize_work, &j);
 }
 
@@ -768,11 +772,11 @@ static void matmul_i8(const citer_kernel_set *k8, int packed, const citer_matrix
     citer_xq8 *xq = xmalloc(sizeof *xq * (size_t)T);
     /* xq8_bytes(n) is a multiple of 4: every vector's float arrays stay aligned */
     char *mem = xmalloc(xq8_bytes(n) * (size_t)T);
-    quantize_tokens(k8, X, T, n, xq, mem);
     int q8 = w->type == GGML_Q8_0;
     matmul8_job j = {k8, packed, w, xq, NULL, Y, T, q8 ? stile8_q8_0 : stile8_q4_0};
+    if (k8->i8_matmul) j.prep = k8->i8_prep(T, n);
+    quantize_tokens(k8, X, T, n, xq, mem, j.prep);
     if (k8->i8_matmul) {
-        j.prep = k8->i8_prep(xq, T, n);
         citer_parallel_for((w->rows + 15) / 16, matmul_small_i8_groups, &j);
         free(j.prep);
     } else {
@@ -862,6 +866,20 @@ float citer_max_f32(const float *x, int64_t n)
 {
     const citer_kernel_set *k = kset();
     return (k->max_f32 ? k->max_f32 : smax_f32)(x, n);
+}
+
+static void sswiglu(float *gate, const float *up, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void citer_swiglu(float *gate, const float *up, int64_t n)
+{
+    const citer_kernel_set *k = kset();
+    (k->swiglu ? k->swiglu : sswiglu)(gate, up, n);
 }
 
 double citer_sum_exp(const float *x, int64_t n, float shift)

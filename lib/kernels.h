@@ -73,6 +73,9 @@ void citer_axpy_rows(const float *a, const float *rows, size_t stride, int64_t n
  * (tests/t_kernels.c). */
 float citer_max_f32(const float *x, int64_t n);
 double citer_sum_exp(const float *x, int64_t n, float shift);
+/* SwiGLU in place: gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)); the SIMD sets'
+ * exp is within a few ulp of libm's (tests/t_kernels.c). */
+void citer_swiglu(float *gate, const float *up, int64_t n);
 /* Row r of W as f32 (embedding lookup). */
 void citer_matrix_row(const citer_matrix *w, int64_t r, float *out);
 

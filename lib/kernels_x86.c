@@ -360,6 +360,24 @@ AVX2 static inline __m256 exp_neg_avx2(__m256 x)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+/* silu(g) * u with e = exp(-|g|): sigmoid(g) = 1/(1+e) for g >= 0, e/(1+e) below (no overflow). */
+AVX2 static void avx2_swiglu(float *gate, const float *up, int64_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 e = exp_neg_avx2(_mm256_or_ps(g, sign));
+        __m256 num = _mm256_blendv_ps(one, e, g); /* sign bit of g set: e */
+        __m256 sg = _mm256_div_ps(num, _mm256_add_ps(one, e));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_mul_ps(g, sg), _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
 /* Chunks of 8 lanes x 8 terms summed in f32, the chunks' sums in f64. */
 AVX2 static double avx2_sum_exp(const float *x, int64_t n, float shift)
 {
@@ -419,6 +437,7 @@ const citer_kernel_set citer_kernels_avx2 = {
     .tile4 = avx2_tile4,
     .sum_exp = avx2_sum_exp,
     .max_f32 = avx2_max_f32,
+    .swiglu = avx2_swiglu,
 };
 
 /* ================= AVX-512 ================= */
@@ -959,7 +978,7 @@ typedef struct { /* the T tokens block by block: one pointer reaches all of them
     float *d;           /* [nb][T]: the token's scale of the block */
 } i8_tokens;
 
-VNNI static void *vnni_i8_prep(const citer_xq8 *xq, int64_t T, int64_t n)
+VNNI static void *vnni_i8_prep(int64_t T, int64_t n)
 {
     int64_t nb = n / QK;
     i8_tokens *p = malloc(sizeof *p + (QK + 2 * sizeof(int32_t) + sizeof(float)) * (size_t)(T * nb));
@@ -969,14 +988,24 @@ VNNI static void *vnni_i8_prep(const citer_xq8 *xq, int64_t T, int64_t n)
     p->c8 = p->c128 + T * nb;
     p->d = (float *)(p->c8 + T * nb);
     p->q = (int8_t *)(p->d + T * nb);
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t t = 0; t < T; t++) {
-            int32_t c128 = 0, c8 = 0;
-            for (int g = 0; g < 8; g++) c128 += xq[t].c128[8 * b + g], c8 += xq[t].c8[8 * b + g];
-            p->c128[b * T + t] = c128, p->c8[b * T + t] = c8, p->d[b * T + t] = xq[t].d[b];
-            memcpy(p->q + (b * T + t) * QK, xq[t].q + b * QK, QK);
-        }
     return p;
+}
+
+/* Token t's blocks into their places (the group sums of 4 added up per block). */
+VNNI static void vnni_i8_prep_token(void *prep, const citer_xq8 *x, int64_t t)
+{
+    i8_tokens *p = prep;
+    int64_t T = p->T;
+    for (int64_t b = 0; b < p->nb; b++) {
+        __m256i g = _mm256_loadu_si256((const __m256i *)(x->c128 + 8 * b));
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+        int32_t c128 = _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1)));
+        p->c128[b * T + t] = c128;
+        p->c8[b * T + t] = c128 / 16; /* -8 sum = -128 sum / 16, exactly */
+        p->d[b * T + t] = x->d[b];
+        _mm256_storeu_si256((__m256i *)(p->q + (b * T + t) * QK), _mm256_loadu_si256((const __m256i *)(x->q + b * QK)));
+    }
 }
 
 /* Transpose block b of 16 rows into o: an 8x8 dword transpose in each 256-bit half (rows
@@ -1047,7 +1076,8 @@ VNNI static inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const int8_t *p)
 }
 
 /* Blocks [b0, b0+nc) of 16 rows, transposed at wq (wstride bytes a block) with their scales at
- * wd (16 floats a block), for tokens t0..t0+nt-1, added to acc[0..nt). */
+ * wd (16 floats a block), for tokens t0..t0+nt-1, added to acc[0..nt) (stored there, from
+ * zero, when b0 is 0). */
 VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, const uint8_t *wq, size_t wstride,
                                                                const float *wd, int64_t b0, int64_t nc,
                                                                const i8_tokens *tk, int64_t t0, __m512 *acc,
@@ -1057,7 +1087,7 @@ VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, c
     int two = nt <= 4; /* few tokens: two chains per token hide vpdpbusd's latency */
     __m512 a[I8_TOK];
     _Pragma("GCC unroll 16")
-    for (int t = 0; t < nt; t++) a[t] = acc[t];
+    for (int t = 0; t < nt; t++) a[t] = b0 ? acc[t] : _mm512_setzero_ps();
     for (int64_t b = 0; b < nc; b++, wq += wstride, wd += 16) {
         if (pf) /* the next rows' block, block by block (at once they stall the stream) */
             for (int o = 0; o < (int)wstride; o += 64) _mm_prefetch(pf + (size_t)b * wstride + o, _MM_HINT_T1);
@@ -1123,7 +1153,6 @@ VNNI static void i8_matmul_sets(int q8, const uint8_t *w, size_t row_bytes, cons
         if (!pk)
             for (int r = 0; r < 16; r++) /* past the range: its last row again, results dropped */
                 row[r] = w + (size_t)(r0 + r < end ? r0 + r : end - 1) * row_bytes;
-        for (int64_t t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
         for (int64_t c0 = 0; c0 < nb; c0 += I8_CHUNK) {
             int64_t nc = nb - c0 < I8_CHUNK ? nb - c0 : I8_CHUNK;
             const uint8_t *wq = bufq;
@@ -1416,6 +1445,20 @@ AVX512 static inline __m512 exp_neg_512(__m512 x)
     return _mm512_scalef_ps(p, n);
 }
 
+/* As avx2_swiglu. */
+AVX512 static void avx512_swiglu(float *gate, const float *up, int64_t n)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 msk = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 g = _mm512_maskz_loadu_ps(msk, gate + i);
+        __m512 e = exp_neg_512(_mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(g), _mm512_set1_epi32(INT32_MIN))));
+        __mmask16 neg = _mm512_cmplt_epi32_mask(_mm512_castps_si512(g), _mm512_setzero_si512());
+        __m512 sg = _mm512_div_ps(_mm512_mask_blend_ps(neg, one, e), _mm512_add_ps(one, e));
+        _mm512_mask_storeu_ps(gate + i, msk, _mm512_mul_ps(_mm512_mul_ps(g, sg), _mm512_maskz_loadu_ps(msk, up + i)));
+    }
+}
+
 /* Chunks of 16 lanes x 8 terms summed in f32, the chunks' sums in f64. */
 AVX512 static double avx512_sum_exp(const float *x, int64_t n, float shift)
 {
@@ -1470,6 +1513,7 @@ const citer_kernel_set citer_kernels_avx512 = {
     .q6_k_i8 = vnni_q6_k,
     .i8_matmul = vnni_i8_matmul,
     .i8_prep = vnni_i8_prep,
+    .i8_prep_token = vnni_i8_prep_token,
     .pack_q8_0 = vnni_pack_q8_0,
     .packed_matvec = vnni_packed_matvec,
     .packed_matmul = vnni_packed_matmul,
@@ -1481,6 +1525,7 @@ const citer_kernel_set citer_kernels_avx512 = {
     .tile4 = avx512_tile4,
     .sum_exp = avx512_sum_exp,
     .max_f32 = avx512_max_f32,
+    .swiglu = avx512_swiglu,
 };
 
 #else /* not x86-64 with GCC/Clang: scalar only */
