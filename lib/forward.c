@@ -199,8 +199,7 @@ static void linear(const citer_matrix *w, const float *x, int n, float *y)
 static void linear_multi(const citer_matrix *const *w, int k, const float *x, int n, float *const *y)
 {
     if (n == 1) citer_matvec_multi(w, k, x, y);
-    else
-        for (int i = 0; i < k; i++) citer_matmul(w[i], x, n, y[i]);
+    else citer_matmul_multi(w, k, x, n, y);
 }
 
 /* One chunk of checked input. */

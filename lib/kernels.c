@@ -691,62 +691,72 @@ static void matmul_small(void *arg, int64_t begin, int64_t end)
     free(buf);
 }
 
-/* The matmul with int8 activations (Q8_0, Q4_0): the T tokens quantized once, each row read
- * once for them all; every output has the bits of the int8 matvec of its token (the batch
- * kernels repeat the matvec kernels' arithmetic). */
-typedef struct {
-    const citer_kernel_set *k8; /* with i8_matmul (and packed_matmul when packed), or NULL: tile */
-    int packed;                 /* use w->packed */
-    const citer_matrix *w;
-    const citer_xq8 *xq; /* [T] */
-    void *prep;          /* xq laid out by the set's i8_prep */
-    float *Y;
-    int64_t T;
-    void (*tile)(const uint8_t *row, const citer_xq8 *const x[4], int64_t n, float out[4]);
-} matmul8_job;
-
+/* The matmul with int8 activations (Q8_0, Q4_0): the T tokens quantized once for every matrix
+ * that takes them (q/k/v, gate/up), each row read once for them all; every output has the bits
+ * of the int8 matvec of its token (the batch kernels repeat the matvec kernels' arithmetic). */
 typedef struct {
     const citer_kernel_set *k8;
-    const float *X;
-    int64_t n;
-    citer_xq8 *xq;
-    char *mem;
-    void *prep;
-} quantize_job;
+    const float *X; /* T x n */
+    int64_t T, n;
+    citer_xq8 *xq;  /* [T] */
+    char *mem;      /* their arrays */
+    void *prep;     /* laid out by k8's i8_prep for its batch kernel, or NULL (no batch kernel) */
+} i8_batch;
 
+/* Blocks [begin, end) of every token: quantized, then laid out for the batch kernel. Split by
+ * blocks, not tokens: the layout interleaves the tokens within a block, so threads working on
+ * neighbouring tokens would share its cache lines. */
 static void quantize_work(void *arg, int64_t begin, int64_t end)
 {
-    const quantize_job *j = arg;
-    for (int64_t t = begin; t < end; t++) {
-        xq8_place(&j->xq[t], j->mem + xq8_bytes(j->n) * (size_t)t, j->n);
-        (j->k8->quantize8 ? j->k8->quantize8 : quantize_into)(&j->xq[t], j->X + t * j->n, j->n);
-        if (j->prep) j->k8->i8_prep_token(j->prep, &j->xq[t], t);
+    const i8_batch *q = arg;
+    void (*quantize)(citer_xq8 *, const float *, int64_t) = q->k8->quantize8 ? q->k8->quantize8 : quantize_into;
+    for (int64_t t = 0; t < q->T; t++) {
+        const citer_xq8 *x = &q->xq[t];
+        citer_xq8 part = {(end - begin) * QK, x->q + begin * QK, x->d + begin, x->sx + begin,
+                          x->dl + 8 * begin, x->c128 + 8 * begin, x->c8 + 8 * begin};
+        quantize(&part, q->X + t * q->n + begin * QK, part.n);
+        if (q->prep) q->k8->i8_prep_blocks(q->prep, x, t, begin, end);
     }
 }
 
-/* The T tokens quantized into xq, their arrays in mem (T * xq8_bytes(n)), and laid out into
- * prep (from the set's i8_prep) unless it is NULL, on the pool. */
-static void quantize_tokens(const citer_kernel_set *k8, const float *X, int64_t T, int64_t n, citer_xq8 *xq, char *mem,
-                            void *prep)
+static void i8_batch_init(i8_batch *q, const citer_kernel_set *k8, const float *X, int64_t T, int64_t n)
 {
-    quantize_job j = {k8, X, n, xq, mem, prep};
-    citer_parallel_for(T, quantize_work, &j);
+    q->k8 = k8, q->X = X, q->T = T, q->n = n;
+    q->xq = xmalloc(sizeof *q->xq * (size_t)T);
+    /* xq8_bytes(n) is a multiple of 4: every vector's float arrays stay aligned */
+    q->mem = xmalloc(xq8_bytes(n) * (size_t)T);
+    for (int64_t t = 0; t < T; t++) {
+        xq8_place(&q->xq[t], q->mem + xq8_bytes(n) * (size_t)t, n);
+        q->xq[t].n = n;
+    }
+    q->prep = k8->i8_matmul ? k8->i8_prep(T, n) : NULL;
+    citer_parallel_for(n / QK, quantize_work, q);
 }
 
-/* Sets of 16 rows [begin, end) with the set's batch kernel. */
-static void matmul_small_i8_groups(void *arg, int64_t begin, int64_t end)
+static void i8_batch_free(i8_batch *q)
 {
-    const matmul8_job *j = arg;
-    const citer_matrix *w = j->w;
-    if (j->packed) j->k8->packed_matmul(w->packed, w->rows, begin, end, j->prep, j->T, w->cols, j->Y);
-    else j->k8->i8_matmul(w->type, w->data, w->row_bytes, w->rows, begin, end, j->prep, j->T, w->cols, j->Y);
+    free(q->prep);
+    free(q->mem);
+    free(q->xq);
 }
 
-static void matmul_small_i8(void *arg, int64_t begin, int64_t end)
+/* Up to 4 matrices with the same columns over one batch, in one dispatch to the pool: work
+ * item i is a set of 16 rows (the set's batch kernel) or a row (the scalar tiles) of the
+ * matrix k with first[k] <= i < first[k+1]. */
+typedef struct {
+    const i8_batch *q;
+    int nw;
+    const citer_matrix *w[4];
+    int packed[4]; /* use w->packed with the set's packed kernels */
+    float *Y[4];
+    int64_t first[5];
+} matmul8_job;
+
+static void matmul8_rows(const i8_batch *q, const citer_matrix *w, float *Y, int64_t begin, int64_t end)
 {
-    const matmul8_job *j = arg;
-    const citer_matrix *w = j->w;
-    int64_t T = j->T;
+    int64_t T = q->T;
+    void (*tile)(const uint8_t *, const citer_xq8 *const[4], int64_t, float[4]) =
+        w->type == GGML_Q8_0 ? stile8_q8_0 : stile8_q4_0;
     for (int64_t r = begin; r < end; r++) {
         const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
         if (r + PREFETCH_ROWS8 < end) {
@@ -757,33 +767,49 @@ static void matmul_small_i8(void *arg, int64_t begin, int64_t end)
             const citer_xq8 *x[4];
             float out[4];
             int nt = T - t0 < 4 ? (int)(T - t0) : 4;
-            for (int t = 0; t < 4; t++) x[t] = &j->xq[t0 + (t < nt ? t : nt - 1)]; /* a short tile repeats its last token */
-            j->tile(row, x, w->cols, out);
-            for (int t = 0; t < nt; t++) j->Y[(t0 + t) * w->rows + r] = out[t];
+            for (int t = 0; t < 4; t++) x[t] = &q->xq[t0 + (t < nt ? t : nt - 1)]; /* a short tile repeats its last token */
+            tile(row, x, w->cols, out);
+            for (int t = 0; t < nt; t++) Y[(t0 + t) * w->rows + r] = out[t];
         }
     }
 }
 
-/* packed: w->packed with k8's packed kernels (pack_set(w) == k8). */
-static void matmul_i8(const citer_kernel_set *k8, int packed, const citer_matrix *w, const float *X, int64_t T,
-                      float *Y)
+static void matmul8_work(void *arg, int64_t begin, int64_t end)
 {
-    int64_t n = w->cols;
-    citer_xq8 *xq = xmalloc(sizeof *xq * (size_t)T);
-    /* xq8_bytes(n) is a multiple of 4: every vector's float arrays stay aligned */
-    char *mem = xmalloc(xq8_bytes(n) * (size_t)T);
-    int q8 = w->type == GGML_Q8_0;
-    matmul8_job j = {k8, packed, w, xq, NULL, Y, T, q8 ? stile8_q8_0 : stile8_q4_0};
-    if (k8->i8_matmul) j.prep = k8->i8_prep(T, n);
-    quantize_tokens(k8, X, T, n, xq, mem, j.prep);
-    if (k8->i8_matmul) {
-        citer_parallel_for((w->rows + 15) / 16, matmul_small_i8_groups, &j);
-        free(j.prep);
-    } else {
-        citer_parallel_for(w->rows, matmul_small_i8, &j);
+    const matmul8_job *j = arg;
+    const i8_batch *q = j->q;
+    for (int k = 0; k < j->nw; k++) {
+        int64_t b = begin > j->first[k] ? begin : j->first[k], e = end < j->first[k + 1] ? end : j->first[k + 1];
+        if (b >= e) continue;
+        b -= j->first[k], e -= j->first[k];
+        const citer_matrix *w = j->w[k];
+        if (!q->prep) matmul8_rows(q, w, j->Y[k], b, e);
+        else if (j->packed[k]) q->k8->packed_matmul(w->packed, w->rows, b, e, q->prep, q->T, w->cols, j->Y[k]);
+        else q->k8->i8_matmul(w->type, w->data, w->row_bytes, w->rows, b, e, q->prep, q->T, w->cols, j->Y[k]);
     }
-    free(mem);
-    free(xq);
+}
+
+/* nw <= 4 matrices of the same columns, each int8-capable in k8 (Q8_0, Q4_0), in chunks of
+ * I8_BATCH tokens: their quantized activations stay in L2 (the weights are read once per
+ * chunk). */
+static void matmul_i8(const citer_kernel_set *k8, const citer_matrix *const *w, int nw, const float *X, int64_t T,
+                      float *const *Y)
+{
+    int64_t n = w[0]->cols;
+    for (int64_t t0 = 0; t0 < T; t0 += I8_BATCH) {
+        int64_t nt = T - t0 < I8_BATCH ? T - t0 : I8_BATCH;
+        i8_batch q;
+        i8_batch_init(&q, k8, X + t0 * n, nt, n);
+        matmul8_job j = {&q, nw, {0}, {0}, {0}, {0}};
+        for (int k = 0; k < nw; k++) {
+            j.w[k] = w[k];
+            j.packed[k] = w[k]->packed && pack_set(w[k]) == k8;
+            j.Y[k] = Y[k] + t0 * w[k]->rows;
+            j.first[k + 1] = j.first[k] + (q.prep ? (w[k]->rows + 15) / 16 : w[k]->rows);
+        }
+        citer_parallel_for(j.first[nw], matmul8_work, &j);
+        i8_batch_free(&q);
+    }
 }
 
 static void matmul_tiles(void *arg, int64_t begin, int64_t end)
@@ -809,6 +835,13 @@ static void matmul_tiles(void *arg, int64_t begin, int64_t end)
     free(buf);
 }
 
+/* 1 if w's matmul takes int8 activations: only where the matvec also does (the set has int8
+ * kernels for the type). */
+static int matmul_int8(const citer_kernel_set *ks, const citer_kernel_set *k8, const citer_matrix *w)
+{
+    return int8_activations(ks) && ((w->type == GGML_Q8_0 && k8->q8_0_i8) || (w->type == GGML_Q4_0 && k8->q4_0_i8));
+}
+
 void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
 {
     if (w->rows <= 0 || T <= 0) return;
@@ -817,20 +850,16 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
         return;
     }
     const citer_kernel_set *ks = kset(), *k8 = int8_set(ks);
-    /* int8 only where the matvec also uses it (the set has int8 kernels for the type) */
-    int i8 = int8_activations(ks) && ((w->type == GGML_Q8_0 && k8->q8_0_i8) || (w->type == GGML_Q4_0 && k8->q4_0_i8));
+    int i8 = matmul_int8(ks, k8, w);
     if (T < (i8 && k8->i8_matmul ? SMALL_MIN_T8 : SMALL_MIN_T)) {
         for (int64_t t = 0; t < T; t++) citer_matvec(w, X + t * w->cols, Y + t * w->rows);
         return;
     }
     if (i8) {
         /* every T: a token gets the same bits whatever batch it comes in, and the SIMD int8
-         * kernel outruns dequantize + sgemm about three times (bench_decode's prefill rows);
-         * chunks of I8_BATCH tokens keep their activations in L2 (the weights are read once
-         * per chunk); a packed copy needs no per-call transposition */
-        int packed = w->packed && pack_set(w);
-        for (int64_t t0 = 0; t0 < T; t0 += I8_BATCH)
-            matmul_i8(k8, packed, w, X + t0 * w->cols, T - t0 < I8_BATCH ? T - t0 : I8_BATCH, Y + t0 * w->rows);
+         * kernel outruns dequantize + sgemm about three times (bench_decode's prefill rows); a
+         * packed copy needs no per-call transposition */
+        matmul_i8(k8, &w, 1, X, T, &Y);
         return;
     }
     citer_blas_one_thread();
@@ -840,6 +869,17 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
         return;
     }
     citer_parallel_for((w->rows + TILE - 1) / TILE, matmul_tiles, &j);
+}
+
+void citer_matmul_multi(const citer_matrix *const *w, int n, const float *X, int64_t T, float *const *Y)
+{
+    const citer_kernel_set *ks = kset(), *k8 = int8_set(ks);
+    int shared = n >= 1 && n <= 4 && T >= (k8->i8_matmul ? SMALL_MIN_T8 : SMALL_MIN_T);
+    for (int k = 0; k < n && shared; k++)
+        shared = w[k]->rows > 0 && w[k]->cols == w[0]->cols && matmul_int8(ks, k8, w[k]);
+    if (shared) matmul_i8(k8, w, n, X, T, Y);
+    else
+        for (int k = 0; k < n; k++) citer_matmul(w[k], X, T, Y[k]);
 }
 
 /* ---- softmax helpers ---- */

@@ -55,6 +55,10 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y);
  * do not depend on T; larger T uses sgemm. In the int8 activation mode below, Q8_0 and Q4_0
  * weights take the int8 kernels for every T instead (from T = 2 with SIMD ones). */
 void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y);
+/* citer_matmul of n <= 4 matrices with the same cols over the same X (q/k/v, gate/up): the same
+ * results; with int8 activations the tokens are quantized once for all of them and the
+ * matrices go to the pool in one dispatch. */
+void citer_matmul_multi(const citer_matrix *const *w, int n, const float *X, int64_t T, float *const *Y);
 /* The largest T of matmul's f32 small-batch path (CITER_MATMUL_SMALL_T in the environment overrides
  * the default); the setter (t < 1: the default) returns the previous limit and is a hook for
  * benchmarks and tests: call it while no kernel runs. */

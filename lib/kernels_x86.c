@@ -991,12 +991,12 @@ VNNI static void *vnni_i8_prep(int64_t T, int64_t n)
     return p;
 }
 
-/* Token t's blocks into their places (the group sums of 4 added up per block). */
-VNNI static void vnni_i8_prep_token(void *prep, const citer_xq8 *x, int64_t t)
+/* Blocks [b0, b1) of token t into their places (the group sums of 4 added up per block). */
+VNNI static void vnni_i8_prep_blocks(void *prep, const citer_xq8 *x, int64_t t, int64_t b0, int64_t b1)
 {
     i8_tokens *p = prep;
     int64_t T = p->T;
-    for (int64_t b = 0; b < p->nb; b++) {
+    for (int64_t b = b0; b < b1; b++) {
         __m256i g = _mm256_loadu_si256((const __m256i *)(x->c128 + 8 * b));
         __m128i h = _mm_add_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1));
         h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
@@ -1075,14 +1075,19 @@ VNNI static inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const int8_t *p)
     return acc;
 }
 
-/* Blocks [b0, b0+nc) of 16 rows, transposed at wq (wstride bytes a block) with their scales at
- * wd (16 floats a block), for tokens t0..t0+nt-1, added to acc[0..nt) (stored there, from
+/* What i8_pass reads: a chunk transposed into a buffer (512 B a block, f32 scales apart) from
+ * Q4_0 or Q8_0 rows, or a packed Q8_0 matrix (PACKED_BLOCK bytes a block, f16 scales inside) */
+enum { I8_Q4_0, I8_Q8_0, I8_PACKED };
+
+/* Blocks [b0, b0+nc) of 16 rows, transposed at wq with their scales at wd (16 floats a block;
+ * I8_PACKED: in the blocks), for tokens t0..t0+nt-1, added to acc[0..nt) (stored there, from
  * zero, when b0 is 0). */
-VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, const uint8_t *wq, size_t wstride,
-                                                               const float *wd, int64_t b0, int64_t nc,
-                                                               const i8_tokens *tk, int64_t t0, __m512 *acc,
-                                                               const char *pf)
+VNNI static inline __attribute__((always_inline)) void i8_pass(int kind, int nt, const uint8_t *wq, const float *wd,
+                                                               int64_t b0, int64_t nc, const i8_tokens *tk, int64_t t0,
+                                                               __m512 *acc, const char *pf)
 {
+    int q8 = kind != I8_Q4_0;
+    const size_t wstride = kind == I8_PACKED ? PACKED_BLOCK : 512;
     int64_t T = tk->T;
     int two = nt <= 4; /* few tokens: two chains per token hide vpdpbusd's latency */
     __m512 a[I8_TOK];
@@ -1090,6 +1095,7 @@ VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, c
     for (int t = 0; t < nt; t++) a[t] = b0 ? acc[t] : _mm512_setzero_ps();
     for (int64_t b = 0; b < nc; b++, wq += wstride, wd += 16) {
         if (pf) /* the next rows' block, block by block (at once they stall the stream) */
+            _Pragma("GCC unroll 16")
             for (int o = 0; o < (int)wstride; o += 64) _mm_prefetch(pf + (size_t)b * wstride + o, _MM_HINT_T1);
         int64_t at = (b0 + b) * T + t0; /* token t0 of this block */
         const int32_t *cs = (q8 ? tk->c128 : tk->c8) + at;
@@ -1107,7 +1113,7 @@ VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, c
                 else s[t] = dpbusd_bcast(s[t], wg, xq + t * QK + 4 * g);
             }
         }
-        __m512 dw = _mm512_loadu_ps(wd);
+        __m512 dw = kind == I8_PACKED ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wq + 512))) : _mm512_loadu_ps(wd);
         _Pragma("GCC unroll 16")
         for (int t = 0; t < nt; t++) {
             __m512i st = two ? _mm512_add_epi32(s[t], s2[t]) : s[t];
@@ -1118,16 +1124,16 @@ VNNI static inline __attribute__((always_inline)) void i8_pass(int q8, int nt, c
     for (int t = 0; t < nt; t++) acc[t] = a[t];
 }
 
-#define I8_PASSES(q8)                                                                  \
+#define I8_PASSES(kind)                                                                \
     switch (nt) {                                                                      \
-    case 1: i8_pass(q8, 1, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
-    case 2: i8_pass(q8, 2, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
-    case 3: i8_pass(q8, 3, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
-    case 4: i8_pass(q8, 4, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
-    case 5: i8_pass(q8, 5, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
-    case 6: i8_pass(q8, 6, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
-    case 7: i8_pass(q8, 7, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
-    default: i8_pass(q8, 8, wq, ws, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                     \
+    case 1: i8_pass(kind, 1, wq, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    case 2: i8_pass(kind, 2, wq, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    case 3: i8_pass(kind, 3, wq, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    case 4: i8_pass(kind, 4, wq, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    case 5: i8_pass(kind, 5, wq, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    case 6: i8_pass(kind, 6, wq, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    case 7: i8_pass(kind, 7, wq, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                      \
+    default: i8_pass(kind, 8, wq, wd, c0, nc, tk, t0, acc + t0, t0 ? NULL : pf); break;                     \
     }
 
 /* The sets of 16 rows [g0, g1) of a Q8_0 or Q4_0 matrix (w, row_bytes), or of a packed Q8_0
@@ -1156,13 +1162,10 @@ VNNI static void i8_matmul_sets(int q8, const uint8_t *w, size_t row_bytes, cons
         for (int64_t c0 = 0; c0 < nb; c0 += I8_CHUNK) {
             int64_t nc = nb - c0 < I8_CHUNK ? nb - c0 : I8_CHUNK;
             const uint8_t *wq = bufq;
-            size_t ws = 512;
             const float *wd = bufd;
             const char *pf = NULL; /* packed: the next set's chunk, prefetched during the first pass */
-            if (pk) { /* already transposed: only the scales to f32 */
-                wq = pk + (size_t)(set * nb + c0) * PACKED_BLOCK, ws = PACKED_BLOCK;
-                for (int64_t b = 0; b < nc; b++)
-                    _mm512_store_ps(bufd + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wq + PACKED_BLOCK * b + 512))));
+            if (pk) { /* already transposed, the scales converted as the blocks are read */
+                wq = pk + (size_t)(set * nb + c0) * PACKED_BLOCK;
                 if (set + 1 < g1) pf = (const char *)pk + (size_t)((set + 1) * nb + c0) * PACKED_BLOCK;
             } else {
                 /* block by block, the next set's rows are requested (a block start every 34 or
@@ -1178,7 +1181,7 @@ VNNI static void i8_matmul_sets(int q8, const uint8_t *w, size_t row_bytes, cons
             }
             for (int64_t t0 = 0; t0 < T; t0 += I8_TOK) {
                 int nt = T - t0 < I8_TOK ? (int)(T - t0) : I8_TOK;
-                if (q8) I8_PASSES(1) else I8_PASSES(0)
+                if (pk) I8_PASSES(I8_PACKED) else if (q8) I8_PASSES(I8_Q8_0) else I8_PASSES(I8_Q4_0)
             }
         }
         __mmask16 m = end - r0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (end - r0)) - 1);
@@ -1513,7 +1516,7 @@ const citer_kernel_set citer_kernels_avx512 = {
     .q6_k_i8 = vnni_q6_k,
     .i8_matmul = vnni_i8_matmul,
     .i8_prep = vnni_i8_prep,
-    .i8_prep_token = vnni_i8_prep_token,
+    .i8_prep_blocks = vnni_i8_prep_blocks,
     .pack_q8_0 = vnni_pack_q8_0,
     .packed_matvec = vnni_packed_matvec,
     .packed_matmul = vnni_packed_matmul,

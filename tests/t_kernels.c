@@ -722,6 +722,59 @@ static void test_matmul_int8_every_T(void)
     citer_set_int8_activations(old);
 }
 
+/* citer_matmul_multi gives citer_matmul's bits for each matrix: int8 batches shared by a packed
+ * Q8_0, an unpacked Q8_0 and a Q4_0 matrix (one quantization, one dispatch), a mix with an
+ * F16 matrix (each on its own), in every kernel set, with int8 on and off, for batches of 2,
+ * 5, 8 and 70 tokens (two chunks of the int8 batch). */
+static void test_matmul_multi(void)
+{
+    enum { TMAX = 70, COLS = 608 };
+    static const int types[] = {GGML_Q8_0, GGML_Q8_0, GGML_Q4_0, GGML_F16};
+    static const int64_t rows[] = {48, 37, 21, 19};
+    static const int Ts[] = {2, 5, 8, TMAX};
+    test_matrix t[4];
+    float *Y1[4], *Y2[4];
+    for (int k = 0; k < 4; k++) {
+        make_matrix(&t[k], types[k], rows[k], COLS);
+        Y1[k] = xmalloc(sizeof(float) * (size_t)(TMAX * rows[k]));
+        Y2[k] = xmalloc(sizeof(float) * (size_t)(TMAX * rows[k]));
+    }
+    float *X = xmalloc(sizeof(float) * TMAX * COLS);
+    for (int64_t c = 0; c < TMAX * COLS; c++) X[c] = frand();
+    int old = citer_set_int8_activations(1);
+    void *pk = NULL;
+    if (citer_matrix_pack_bytes(&t[0].m)) {
+        pk = aligned_alloc(64, (citer_matrix_pack_bytes(&t[0].m) + 63) / 64 * 64);
+        citer_matrix_pack(&t[0].m, pk);
+    }
+    const citer_matrix *w[4] = {&t[0].m, &t[1].m, &t[2].m, &t[3].m};
+    for (size_t s = 0; s < sizeof kernel_sets / sizeof *kernel_sets; s++) {
+        if (citer_kernels_force(kernel_sets[s]) != 0) continue;
+        for (int i8 = 0; i8 < 2; i8++) {
+            citer_set_int8_activations(i8);
+            for (int nw = 3; nw <= 4; nw++) /* 3: all int8-capable; 4: with the F16 one */
+                for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++) {
+                    int T = Ts[ti];
+                    for (int k = 0; k < nw; k++) citer_matmul(w[k], X, T, Y1[k]);
+                    citer_matmul_multi(w, nw, X, T, Y2);
+                    for (int k = 0; k < nw; k++)
+                        CHECK(memcmp(Y1[k], Y2[k], sizeof(float) * (size_t)(T * rows[k])) == 0,
+                              "%s int8 %d, %d matrices, T %d: matrix %d differs from citer_matmul", kernel_sets[s], i8,
+                              nw, T, k);
+                }
+        }
+    }
+    citer_kernels_force(NULL);
+    citer_set_int8_activations(old);
+    for (int k = 0; k < 4; k++) {
+        free(Y1[k]), free(Y2[k]);
+        t[k].m.packed = NULL;
+        free_matrix(&t[k]);
+    }
+    free(pk);
+    free(X);
+}
+
 /* The kernel sets' row dequantizers give the reference's bits (they do the same f32 products). */
 static void test_deq_rows(void)
 {
@@ -956,6 +1009,7 @@ int main(void)
     RUN(test_matmul);
     RUN(test_matmul_every_T);
     RUN(test_matmul_int8_every_T);
+    RUN(test_matmul_multi);
     RUN(test_packed_q8_0);
     RUN(test_deq_rows);
     RUN(test_matrix_row);
