@@ -1166,7 +1166,10 @@ VNNI static void i8_matmul_sets(int q8, const uint8_t *w, size_t row_bytes, cons
             const char *pf = NULL; /* packed: the next set's chunk, prefetched during the first pass */
             if (pk) { /* already transposed, the scales converted as the blocks are read */
                 wq = pk + (size_t)(set * nb + c0) * PACKED_BLOCK;
-                if (set + 1 < g1) pf = (const char *)pk + (size_t)((set + 1) * nb + c0) * PACKED_BLOCK;
+                /* up to 4 tokens the arithmetic is light and the hardware prefetchers keep up
+                 * alone: the route bench's 2- and 3-token appends took 1.25-1.3 decode steps
+                 * with these prefetches, 1.0-1.15 without them (6 and 8 tokens: the reverse) */
+                if (set + 1 < g1 && T > 4) pf = (const char *)pk + (size_t)((set + 1) * nb + c0) * PACKED_BLOCK;
             } else {
                 /* block by block, the next set's rows are requested (a block start every 34 or
                  * 18 bytes touches every cache line) */
