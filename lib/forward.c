@@ -225,6 +225,12 @@ static void forward_chunk(const citer_model *m, citer_seq *s, const int32_t *tok
         }
     for (int t = 0; t < n; t++) citer_matrix_row(&m->tok_embd, tokens[t], x + (size_t)t * D);
 
+    /* Past the last layer's keys and values only the last token's state is wanted when nothing
+     * else is returned (the LLM's catch-up in a routed run): the rest of that layer runs for it
+     * alone, on xl, hl (nl tokens). */
+    int last_only = !hidden && !all_logits && n > 1;
+    float *xl = x, *hl = h;
+    int nl = n;
     for (int l = 0; l < c->n_layers; l++) {
         const citer_layer *L = &m->layers[l];
         /* h holds the last layer's FFN output: the residual add goes with the norm */
@@ -249,24 +255,29 @@ static void forward_chunk(const citer_model *m, citer_seq *s, const int32_t *tok
             memcpy(citer_seq_k_write(s, l, pos0 + t), kt, (size_t)kvd * sizeof *kt);
             memcpy(citer_seq_v_write(s, l, pos0 + t), vt, (size_t)kvd * sizeof *vt);
         }
-        attn_job job = {m, s, l, n, pos0, q, att};
-        citer_parallel_for((int64_t)n * c->n_kv_heads, attn_work, &job);
-        linear(&L->wo, att, n, h);
-        add_rmsnorm(x, h, h, L->ffn_norm, n, D, c->rms_eps);
+        int o = 0; /* the first token on from here */
+        if (last_only && l == c->n_layers - 1) {
+            o = n - 1;
+            xl = x + (size_t)o * D, hl = h + (size_t)o * D, nl = 1;
+        }
+        attn_job job = {m, s, l, nl, pos0 + o, q + (size_t)o * qd, att};
+        citer_parallel_for((int64_t)nl * c->n_kv_heads, attn_work, &job);
+        linear(&L->wo, att, nl, hl);
+        add_rmsnorm(xl, hl, hl, L->ffn_norm, nl, D, c->rms_eps);
         const citer_matrix *wgu[2] = {&L->w_gate, &L->w_up};
         float *gu[2] = {gate, up};
-        linear_multi(wgu, 2, h, n, gu);
-        swiglu_job sj = {gate, up, nn * F};
-        citer_parallel_for((int64_t)((nn * F + SWIGLU_CHUNK - 1) / SWIGLU_CHUNK), swiglu_work, &sj);
-        linear(&L->w_down, gate, n, h);
+        linear_multi(wgu, 2, hl, nl, gu);
+        swiglu_job sj = {gate, up, (size_t)nl * F};
+        citer_parallel_for((int64_t)(((size_t)nl * F + SWIGLU_CHUNK - 1) / SWIGLU_CHUNK), swiglu_work, &sj);
+        linear(&L->w_down, gate, nl, hl);
     }
     s->len = pos0 + n;
 
-    add_rmsnorm(x, c->n_layers ? h : NULL, x, m->out_norm, n, D, c->rms_eps);
+    add_rmsnorm(xl, c->n_layers ? hl : NULL, xl, m->out_norm, nl, D, c->rms_eps);
     if (hidden) memcpy(hidden, x, nn * D * sizeof *x);
     if (logits) {
         if (all_logits) linear(&m->output, x, n, logits);
-        else linear(&m->output, x + (size_t)(n - 1) * D, 1, logits);
+        else linear(&m->output, xl + (size_t)(nl - 1) * D, 1, logits);
     }
 }
 

@@ -278,6 +278,55 @@ static void prefill_equals_decode(void)
     }
 }
 
+/* An append that returns only the last position's logits (no hidden states: the route's LLM
+ * catch-up) runs the last layer past its keys and values for that position alone: the same
+ * logits as the full prefill's last row, and a cache from which the next steps continue as
+ * after the full prefill; for every family, f32 and q8_0 (int8 activations where the CPU has
+ * them), appends of 2, 5 and 37 tokens after a prefix. */
+static void last_only_append(void)
+{
+    static const int ks[] = {2, 5, 37};
+    for (int a = 0; a < 3; a++)
+        for (int q8 = 0; q8 < 2; q8++) {
+            citer_testmodel_spec s = small_spec(archs[a]);
+            char name[64];
+            snprintf(name, sizeof name, "%s-lastonly-%s.gguf", arch_names[a], q8 ? "q8_0" : "f32");
+            if (q8) s.weight_type = GGML_Q8_0;
+            citer_model *m = write_and_load_gguf(&s, name);
+            REQUIRE(m != NULL, "model");
+            int V = m->cfg.vocab_size;
+            int32_t tok[64];
+            gen_tokens(tok, 64, s.vocab, 41 + (uint64_t)a);
+            float *all = xmalloc((size_t)64 * V * sizeof(float)), *last = xmalloc((size_t)V * sizeof(float));
+            float *next1 = xmalloc((size_t)V * sizeof(float)), *next2 = xmalloc((size_t)V * sizeof(float));
+            for (size_t c = 0; c < sizeof ks / sizeof *ks; c++) {
+                int k = ks[c];
+                citer_seq *full = citer_seq_new(m), *part = citer_seq_new(m);
+                CHECK(citer_forward(m, full, tok, 10, NULL, NULL, 0) == 0, "%s", citer_error());
+                CHECK(citer_forward(m, part, tok, 10, NULL, NULL, 0) == 0, "%s", citer_error());
+                CHECK(citer_forward(m, full, tok + 10, k, NULL, all, 1) == 0, "%s", citer_error());
+                CHECK(citer_forward(m, part, tok + 10, k, NULL, last, 0) == 0, "%s", citer_error());
+                double e = worst(last, all + (size_t)(k - 1) * V, 1, V);
+                CHECK(part->len == full->len, "len %d vs %d", part->len, full->len);
+                /* then two more positions: one step, and a 3-token append's last logits */
+                CHECK(citer_forward(m, full, tok + 10 + k, 1, NULL, next1, 0) == 0, "%s", citer_error());
+                CHECK(citer_forward(m, part, tok + 10 + k, 1, NULL, next2, 0) == 0, "%s", citer_error());
+                double e1 = worst(next2, next1, 1, V);
+                CHECK(citer_forward(m, full, tok + 11 + k, 3, NULL, next1, 0) == 0, "%s", citer_error());
+                CHECK(citer_forward(m, part, tok + 11 + k, 3, NULL, next2, 0) == 0, "%s", citer_error());
+                double e2 = worst(next2, next1, 1, V);
+                /* f32: both paths are f32 products in other orders; q8_0: int8 kernels whose
+                 * batch and single-token forms agree to f32 rounding */
+                CHECK(e <= 1e-5 && e1 <= 1e-5 && e2 <= 1e-5, "%s %s k=%d: last-only append %.3g, then a step %.3g, an append %.3g",
+                      arch_names[a], q8 ? "q8_0" : "f32", k, e, e1, e2);
+                citer_seq_free(full);
+                citer_seq_free(part);
+            }
+            free(all), free(last), free(next1), free(next2);
+            citer_model_free(m);
+        }
+}
+
 /* Truncating and feeding the same tokens again reproduces the logits; cut points inside a
  * page, on a page boundary and at 0. */
 static void truncate_then_replay(void)
@@ -859,6 +908,7 @@ int main(void)
     RUN(float_types_agree);
     RUN(llama3_rope_scaling);
     RUN(prefill_equals_decode);
+    RUN(last_only_append);
     RUN(truncate_then_replay);
     RUN(fork_is_copy_on_write);
     RUN(chunked_prefill);
