@@ -698,38 +698,44 @@ typedef struct {
     const citer_kernel_set *k8;
     const float *X; /* T x n */
     int64_t T, n;
-    citer_xq8 *xq;  /* [T] */
+    citer_xq8 *xq;  /* [T], only without prep */
     char *mem;      /* their arrays */
     void *prep;     /* laid out by k8's i8_prep for its batch kernel, or NULL (no batch kernel) */
 } i8_batch;
 
-/* Blocks [begin, end) of every token: quantized, then laid out for the batch kernel. Split by
- * blocks, not tokens: the layout interleaves the tokens within a block, so threads working on
- * neighbouring tokens would share its cache lines. */
+/* Blocks [begin, end) of every token: straight into the batch kernel's layout, or quantized
+ * for the scalar tiles. Split by blocks, not tokens: the layout interleaves the tokens within
+ * a block, so threads working on neighbouring tokens would share its cache lines. */
 static void quantize_work(void *arg, int64_t begin, int64_t end)
 {
     const i8_batch *q = arg;
     void (*quantize)(citer_xq8 *, const float *, int64_t) = q->k8->quantize8 ? q->k8->quantize8 : quantize_into;
     for (int64_t t = 0; t < q->T; t++) {
+        if (q->prep) {
+            q->k8->i8_quantize_blocks(q->prep, q->X + t * q->n, t, begin, end);
+            continue;
+        }
         const citer_xq8 *x = &q->xq[t];
         citer_xq8 part = {(end - begin) * QK, x->q + begin * QK, x->d + begin, x->sx + begin,
                           x->dl + 8 * begin, x->c128 + 8 * begin, x->c8 + 8 * begin};
         quantize(&part, q->X + t * q->n + begin * QK, part.n);
-        if (q->prep) q->k8->i8_prep_blocks(q->prep, x, t, begin, end);
     }
 }
 
 static void i8_batch_init(i8_batch *q, const citer_kernel_set *k8, const float *X, int64_t T, int64_t n)
 {
     q->k8 = k8, q->X = X, q->T = T, q->n = n;
-    q->xq = xmalloc(sizeof *q->xq * (size_t)T);
-    /* xq8_bytes(n) is a multiple of 4: every vector's float arrays stay aligned */
-    q->mem = xmalloc(xq8_bytes(n) * (size_t)T);
-    for (int64_t t = 0; t < T; t++) {
-        xq8_place(&q->xq[t], q->mem + xq8_bytes(n) * (size_t)t, n);
-        q->xq[t].n = n;
-    }
     q->prep = k8->i8_matmul ? k8->i8_prep(T, n) : NULL;
+    q->xq = NULL, q->mem = NULL;
+    if (!q->prep) {
+        q->xq = xmalloc(sizeof *q->xq * (size_t)T);
+        /* xq8_bytes(n) is a multiple of 4: every vector's float arrays stay aligned */
+        q->mem = xmalloc(xq8_bytes(n) * (size_t)T);
+        for (int64_t t = 0; t < T; t++) {
+            xq8_place(&q->xq[t], q->mem + xq8_bytes(n) * (size_t)t, n);
+            q->xq[t].n = n;
+        }
+    }
     citer_parallel_for(n / QK, quantize_work, q);
 }
 

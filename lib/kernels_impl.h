@@ -100,12 +100,13 @@ typedef struct {
      * (sdot8_q4_k etc. in kernels.c define the order of the float operations). */
     citer_dot8_fn q4_k_i8, q5_k_i8, q6_k_i8;
     /* Small-batch matmul with int8 activations, Q8_0 or Q4_0 (`type`): the sets of 16 rows
-     * [g0, g1) of the rows x n matrix at w times the T quantized tokens, laid out by i8_prep
-     * (once per call, for all threads; free() it) and filled by i8_prep_blocks (blocks [b0, b1)
-     * of token t, on any thread, each once), into Y[t*rows + r]. Each output has the bits of
-     * the scalar int8 matvec (sdot8_*). NULL: none. */
+     * [g0, g1) of the rows x n matrix at w times the T tokens, laid out by i8_prep (once per
+     * call, for all threads; free() it) and filled by i8_quantize_blocks (blocks [b0, b1) of
+     * token t, x its n floats, on any thread, each once; the bits of quantize8), into
+     * Y[t*rows + r]. Each output has the bits of the scalar int8 matvec (sdot8_*). NULL:
+     * none. */
     void *(*i8_prep)(int64_t T, int64_t n);
-    void (*i8_prep_blocks)(void *prep, const citer_xq8 *x, int64_t t, int64_t b0, int64_t b1);
+    void (*i8_quantize_blocks)(void *prep, const float *x, int64_t t, int64_t b0, int64_t b1);
     void (*i8_matmul)(int type, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t g0, int64_t g1,
                       const void *prep, int64_t T, int64_t n, float *Y);
     /* Packed Q8_0 (citer_matrix_pack): pack sets [s0, s1) of 16 rows of nb blocks into dst;

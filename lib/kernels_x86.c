@@ -933,19 +933,26 @@ VNNI static float vnni_q6_k(const void *row, const citer_xq8 *x, int64_t n)
 
 /* The activation quantizer of kernels.c (quantize_into) with the same arithmetic, so the same
  * bits: amax as the exact maximum of |x|, d = amax/127, q = round-to-nearest-even(x * (1/d));
- * the group sums of 4 as a vpdpbusd with ones. */
+ * the group sums of 4 as a vpdpbusd with ones. quantize_block: one block's q and d. */
+VNNI static inline __m256i quantize_block(const float *x, float *d_out)
+{
+    __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    float d = amax / 127, id = d > 0 ? 1 / d : 0;
+    __m512 vid = _mm512_set1_ps(id);
+    __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vid)));
+    __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid)));
+    *d_out = d;
+    return _mm256_set_m128i(q1, q0);
+}
+
 VNNI static void vnni_quantize(citer_xq8 *q, const float *x, int64_t n)
 {
     const __m256i ones = _mm256_set1_epi8(1);
     q->n = n;
     for (int64_t i = 0; i < n / QK; i++) {
-        __m512 v0 = _mm512_loadu_ps(x + i * QK), v1 = _mm512_loadu_ps(x + i * QK + 16);
-        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-        float d = amax / 127, id = d > 0 ? 1 / d : 0;
-        __m512 vid = _mm512_set1_ps(id);
-        __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vid)));
-        __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid)));
-        __m256i qq = _mm256_set_m128i(q1, q0);
+        float d;
+        __m256i qq = quantize_block(x + i * QK, &d);
         _mm256_storeu_si256((__m256i *)(q->q + i * QK), qq);
         q->d[i] = d;
         __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, qq);
@@ -991,20 +998,24 @@ VNNI static void *vnni_i8_prep(int64_t T, int64_t n)
     return p;
 }
 
-/* Blocks [b0, b1) of token t into their places (the group sums of 4 added up per block). */
-VNNI static void vnni_i8_prep_blocks(void *prep, const citer_xq8 *x, int64_t t, int64_t b0, int64_t b1)
+/* Blocks [b0, b1) of token t (x: the token's n floats) quantized straight into their places:
+ * vnni_quantize's q and d, its group sums added up per block. */
+VNNI static void vnni_i8_quantize_blocks(void *prep, const float *x, int64_t t, int64_t b0, int64_t b1)
 {
     i8_tokens *p = prep;
     int64_t T = p->T;
-    for (int64_t b = b0; b < b1; b++) {
-        __m256i g = _mm256_loadu_si256((const __m256i *)(x->c128 + 8 * b));
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int64_t i = b0; i < b1; i++) {
+        float d;
+        __m256i qq = quantize_block(x + i * QK, &d);
+        _mm256_storeu_si256((__m256i *)(p->q + (i * T + t) * QK), qq);
+        __m256i g = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, qq);
         __m128i h = _mm_add_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1));
         h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
-        int32_t c128 = _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1)));
-        p->c128[b * T + t] = c128;
-        p->c8[b * T + t] = c128 / 16; /* -8 sum = -128 sum / 16, exactly */
-        p->d[b * T + t] = x->d[b];
-        _mm256_storeu_si256((__m256i *)(p->q + (b * T + t) * QK), _mm256_loadu_si256((const __m256i *)(x->q + b * QK)));
+        int32_t sum = _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1)));
+        p->c128[i * T + t] = -128 * sum;
+        p->c8[i * T + t] = -8 * sum;
+        p->d[i * T + t] = d;
     }
 }
 
@@ -1519,7 +1530,7 @@ const citer_kernel_set citer_kernels_avx512 = {
     .q6_k_i8 = vnni_q6_k,
     .i8_matmul = vnni_i8_matmul,
     .i8_prep = vnni_i8_prep,
-    .i8_prep_blocks = vnni_i8_prep_blocks,
+    .i8_quantize_blocks = vnni_i8_quantize_blocks,
     .pack_q8_0 = vnni_pack_q8_0,
     .packed_matvec = vnni_packed_matvec,
     .packed_matmul = vnni_packed_matmul,
