@@ -6,7 +6,9 @@
  * variable.
  *
  * The range is cut into a few contiguous chunks per thread (fixed boundaries: they depend only on
- * n and the thread count). Threads, the caller included, claim chunks with a compare-and-swap on
+ * n and the thread count), large ones first and small ones last so that the threads finish
+ * close together (the first quarter of the chunks holds half the range, the next quarter a
+ * quarter, the last half a quarter). Threads, the caller included, claim chunks with a compare-and-swap on
  * a word holding (job id, next chunk), and the caller waits until every chunk is done. A worker
  * that the OS has not scheduled in time simply finds nothing left to claim (a stale job id fails
  * the claim), so a busy machine slows a call down by at most one chunk, not a time slice. Each
@@ -74,6 +76,16 @@ static inline void cpu_relax(void)
  * not from a field that may already hold the next job's value. The job's other fields are stable
  * while we hold an unfinished chunk: the caller publishes the next job only after all chunks
  * completed. */
+/* Where chunk k of nch starts in [0, n): chunks weigh 4, 2 and 1 in the first quarter, the
+ * second quarter and the second half. */
+static int64_t chunk_start(int64_t n, int64_t k, int64_t nch)
+{
+    int64_t q = nch / 4;
+    int64_t w = 4 * (k < q ? k : q) + 2 * (k < q ? 0 : k < 2 * q ? k - q : q) + (k > 2 * q ? k - 2 * q : 0);
+    int64_t total = 4 * q + 2 * q + (nch - 2 * q);
+    return n * w / total;
+}
+
 static void run_chunks(uint32_t id)
 {
     for (;;) {
@@ -83,7 +95,7 @@ static void run_chunks(uint32_t id)
         if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
-        int64_t b = pool.n * k / nch, e = pool.n * (k + 1) / nch;
+        int64_t b = chunk_start(pool.n, k, nch), e = chunk_start(pool.n, k + 1, nch);
         if (b < e) pool.fn(pool.arg, b, e);
         atomic_fetch_add_explicit(&pool.completed, 1, memory_order_release);
     }
