@@ -9,10 +9,12 @@
  * The ideal: the SLM runs every step, the LLM only for its share r of the tokens, nothing else
  * costs (no catch-up, router, protocol or loop):
  *     ideal s/token = t_slm + r * t_llm,     ideal speed-up = t_llm / (t_slm + r * t_llm)
- * with t_slm and t_llm plain single-token decode steps (citer_forward) of each model at the same
- * positions, measured in the same run, and r the share of tokens the LLM actually wrote. The
- * measured speed-up is t_llm / measured s/token, so "of ideal" = ideal s/token / measured
- * s/token (target >= 0.85). "vs LLM-only" is against LLM-only decoding through the same route
+ * with t_slm and t_llm plain single-token decode steps (citer_forward) of each model from the
+ * same positions, measured just before and just after each routed run (the mean of the two; the
+ * shared machine's memory bandwidth drifts by 2x within a minute, so a run's ideal must come
+ * from the machine as it was during that run), and r the share of tokens the LLM actually
+ * wrote. The measured speed-up is t_llm / measured s/token, so "of ideal" = ideal s/token /
+ * measured s/token (target >= 0.85). "vs LLM-only" is against LLM-only decoding through the same route
  * loop and backends (policy llm).
  *
  * A timed run forks a prompt ingested beforehand (citer_route_base), appends its last token and
@@ -35,7 +37,8 @@
  *
  * The coprocess row runs both models as servers (bin/citer-slm --serve, bin/citer-llm --serve,
  * relative to the current directory, as make bench runs it); it is left out when they are absent.
- * 96 tokens per run, best of 2 runs (CITER_BENCH_QUICK=1: 32 tokens, 1 run). Int8 activations
+ * 96 tokens per run, 3 runs of each row (repetitions outermost), each row shown for its run with
+ * the median "of ideal" (CITER_BENCH_QUICK=1: 32 tokens, 1 run). Int8 activations
  * (kernels.h) as the environment sets them (CITER_INT8_ACT), in both models, the servers
  * included. */
 #include <errno.h>
@@ -272,19 +275,28 @@ static double argmax_seconds(const float *logits, int V, int reps)
 /* ---- routed runs ---- */
 
 typedef struct {
+    double wall; /* seconds */
+    int n, llm_tokens, llm_calls, llm_ingested, catchup, slm_calls, router_calls;
+    double t_slm, t_llm, t_router;  /* inside the route */
+    double plain_slm, plain_llm;    /* plain decode steps measured just before and after the run */
+    double of_ideal;
+} route_result;
+
+enum { MAX_REPS = 5 };
+
+typedef struct {
     const char *name;
     int policy;
     double p;
-    int coproc;   /* over the coprocess pair */
-    /* the best run */
-    double wall;  /* seconds */
-    int n, llm_tokens, llm_calls, llm_ingested, catchup, slm_calls, router_calls;
-    double t_slm, t_llm, t_router;
+    int coproc; /* over the coprocess pair */
+    route_result runs[MAX_REPS];
+    int nruns;
+    const route_result *median; /* the run with the median share of the ideal */
 } route_row;
 
-/* One timed run of row's policy; keeps it when it is the fastest so far. */
-static void route_run(route_row *row, citer_backend *slm, citer_backend *llm, const citer_router *router,
-                      const int32_t *prompt, int n_tokens)
+/* One timed run of row's policy, kept as the row's next run (its plain steps filled later). */
+static route_result *route_run(route_row *row, citer_backend *slm, citer_backend *llm, const citer_router *router,
+                               const int32_t *prompt, int n_tokens)
 {
     citer_route_opts o;
     citer_route_defaults(&o);
@@ -311,21 +323,40 @@ static void route_run(route_row *row, citer_backend *slm, citer_backend *llm, co
         fprintf(stderr, "bench_route: %s: %s\n", row->name, citer_error());
         exit(1);
     }
-    if (wall < row->wall) {
-        row->wall = wall;
-        row->n = res.n;
-        row->llm_tokens = res.llm_tokens;
-        row->llm_calls = res.llm_calls;
-        row->llm_ingested = res.llm_ingested;
-        row->catchup = res.catchup;
-        row->slm_calls = res.slm_ingested; /* one token per SLM append after the fork */
-        row->router_calls = res.router_calls;
-        row->t_slm = res.t_slm;
-        row->t_llm = res.t_llm;
-        row->t_router = res.t_router;
-    }
+    route_result *w = &row->runs[row->nruns++];
+    memset(w, 0, sizeof *w);
+    w->wall = wall;
+    w->n = res.n;
+    w->llm_tokens = res.llm_tokens;
+    w->llm_calls = res.llm_calls;
+    w->llm_ingested = res.llm_ingested;
+    w->catchup = res.catchup;
+    w->slm_calls = res.slm_ingested; /* one token per SLM append after the fork */
+    w->router_calls = res.router_calls;
+    w->t_slm = res.t_slm;
+    w->t_llm = res.t_llm;
+    w->t_router = res.t_router;
     citer_route_result_free(&res);
     citer_route_free(r);
+    return w;
+}
+
+/* The ideal seconds per token of a run: its own plain steps and its share of LLM tokens. */
+static double ideal_seconds(const route_row *row, const route_result *w)
+{
+    return row->policy == CITER_POLICY_LLM ? w->plain_llm : w->plain_slm + (double)w->llm_tokens / w->n * w->plain_llm;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static void route_base(citer_backend *slm, citer_backend *llm, const int32_t *prompt)
@@ -345,7 +376,7 @@ static void route_base(citer_backend *slm, citer_backend *llm, const int32_t *pr
 int main(void)
 {
     int quick = getenv("CITER_BENCH_QUICK") && atoi(getenv("CITER_BENCH_QUICK")) > 0;
-    int reps = quick ? 1 : 2, n_tokens = quick ? 32 : 96;
+    int reps = quick ? 1 : 3, n_tokens = quick ? 32 : 96, n_steps = quick ? 8 : 24;
     signal(SIGPIPE, SIG_IGN); /* a dead server shows up as an error, not as our death */
     citer_set_threads(2);
 
@@ -370,13 +401,15 @@ int main(void)
     citer_router_layers_string(router, layers, sizeof layers);
     int int8 = citer_int8_activations();
     printf("bench_route: kernels %s%s, %d threads%s; SLM qwen2.5-0.5b q8_0 (%.2f GB), LLM qwen2.5-1.5b q8_0 "
-           "(%.2f GB), shared vocabulary %d, random router %s; %d tokens after a %d-token prompt, best of %d\n",
+           "(%.2f GB), shared vocabulary %d, random router %s; %d tokens after a %d-token prompt, median of %d runs\n",
            citer_kernels_name(), int8 ? " with int8 activations" : "", citer_get_threads(), quick ? " (quick)" : "",
            (double)citer_model_weight_bytes(ms) / 1e9, (double)citer_model_weight_bytes(ml) / 1e9, V, layers,
            n_tokens, N_PROMPT, reps);
     printf("ideal: the SLM runs every step, the LLM only for its share r of the tokens, nothing else costs:\n"
            "  ideal s/token = t_slm + r*t_llm, ideal speed-up = t_llm / (t_slm + r*t_llm), with t_slm, t_llm plain\n"
-           "  single-token decode steps of each model (same positions, this run) and r the share the LLM wrote\n");
+           "  single-token decode steps of each model (%d of each just before and just after the routed run, from\n"
+           "  the same positions) and r the share the LLM wrote; each row is the run with the median of-id\n",
+           n_steps);
     fflush(stdout);
 
     int32_t prompt[N_PROMPT];
@@ -391,15 +424,14 @@ int main(void)
     measure_call_costs(tiny_path, slm_cmd_fmt, have_bins, quick ? 3 : 5, quick ? 100 : 200, &cc);
 
     route_row rows[] = {
-        {"llm only", CITER_POLICY_LLM, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-        {"random:0.1", CITER_POLICY_RANDOM, 0.1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-        {"random:0.3", CITER_POLICY_RANDOM, 0.3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-        {"random:0.5", CITER_POLICY_RANDOM, 0.5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-        {"random:0.3 co", CITER_POLICY_RANDOM, 0.3, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+        {.name = "llm only", .policy = CITER_POLICY_LLM, .p = 1, .coproc = 0},
+        {.name = "random:0.1", .policy = CITER_POLICY_RANDOM, .p = 0.1, .coproc = 0},
+        {.name = "random:0.3", .policy = CITER_POLICY_RANDOM, .p = 0.3, .coproc = 0},
+        {.name = "random:0.5", .policy = CITER_POLICY_RANDOM, .p = 0.5, .coproc = 0},
+        {.name = "random:0.3 co", .policy = CITER_POLICY_RANDOM, .p = 0.3, .coproc = 1},
     };
     int n_rows = (int)(sizeof rows / sizeof *rows);
     if (!have_bins) n_rows--;
-    for (int i = 0; i < n_rows; i++) rows[i].wall = 1e30;
 
     citer_backend *co_slm = NULL, *co_llm = NULL;
     if (have_bins) {
@@ -416,32 +448,54 @@ int main(void)
     }
     route_base(slm, llm, prompt);
 
-    /* Repetitions outermost, so a change in the machine's load hits every row alike. */
-    double t_slm = 1e30, t_llm = 1e30, catchup_t[N_CATCHUP];
+    /* Repetitions outermost, so a change in the machine's load hits every row alike; plain steps
+     * between the routed runs, so that each run's ideal comes from the machine as it was then
+     * (its memory bandwidth drifts by 2x within a minute). */
+    double steps_slm[MAX_REPS * 8], steps_llm[MAX_REPS * 8], catchup_x[N_CATCHUP][MAX_REPS];
+    int n_step_pairs = 0;
     float *logits = xmalloc(sizeof(float) * (size_t)V);
-    for (int k = 0; k < N_CATCHUP; k++) catchup_t[k] = 1e30;
     for (int rep = 0; rep < reps; rep++) {
-        double t = step_seconds(ms, pre_s, n_tokens, logits);
-        if (t < t_slm) t_slm = t;
-        t = step_seconds(ml, pre_l, n_tokens, logits);
-        if (t < t_llm) t_llm = t;
-        for (int k = 0; k < N_CATCHUP; k++) {
-            t = append_seconds(ml, pre_l, catchup_k[k]);
-            if (t < catchup_t[k]) catchup_t[k] = t;
+        double before_s = step_seconds(ms, pre_s, n_steps, logits), before_l = step_seconds(ml, pre_l, n_steps, logits);
+        steps_slm[n_step_pairs] = before_s, steps_llm[n_step_pairs++] = before_l;
+        for (int k = 0; k < N_CATCHUP; k++) catchup_x[k][rep] = append_seconds(ml, pre_l, catchup_k[k]) / before_l;
+        for (int i = 0; i < n_rows; i++) {
+            route_result *w = route_run(&rows[i], rows[i].coproc ? co_slm : slm, rows[i].coproc ? co_llm : llm,
+                                        router, prompt, n_tokens);
+            double after_s = step_seconds(ms, pre_s, n_steps, logits), after_l = step_seconds(ml, pre_l, n_steps, logits);
+            steps_slm[n_step_pairs] = after_s, steps_llm[n_step_pairs++] = after_l;
+            w->plain_slm = 0.5 * (before_s + after_s), w->plain_llm = 0.5 * (before_l + after_l);
+            w->of_ideal = ideal_seconds(&rows[i], w) / (w->wall / w->n);
+            before_s = after_s, before_l = after_l;
         }
-        for (int i = 0; i < n_rows; i++)
-            route_run(&rows[i], rows[i].coproc ? co_slm : slm, rows[i].coproc ? co_llm : llm, router, prompt,
-                      n_tokens);
+    }
+    for (int i = 0; i < n_rows; i++) { /* the median run by of-id (runs sorted in place) */
+        route_row *row = &rows[i];
+        for (int a = 1; a < row->nruns; a++)
+            for (int b = a; b > 0 && row->runs[b].of_ideal < row->runs[b - 1].of_ideal; b--) {
+                route_result t = row->runs[b];
+                row->runs[b] = row->runs[b - 1], row->runs[b - 1] = t;
+            }
+        row->median = &row->runs[row->nruns / 2];
     }
 
     double t_argmax = argmax_seconds(logits, V, quick ? 5 : 20); /* on the LLM's last logits */
     free(logits);
-    printf("plain decode steps: t_slm %.2f ms, t_llm %.2f ms (ratio %.2f)\n", 1e3 * t_slm, 1e3 * t_llm,
+    double t_slm_min = steps_slm[0], t_slm_max = steps_slm[0], t_llm_min = steps_llm[0], t_llm_max = steps_llm[0];
+    for (int i = 1; i < n_step_pairs; i++) {
+        if (steps_slm[i] < t_slm_min) t_slm_min = steps_slm[i];
+        if (steps_slm[i] > t_slm_max) t_slm_max = steps_slm[i];
+        if (steps_llm[i] < t_llm_min) t_llm_min = steps_llm[i];
+        if (steps_llm[i] > t_llm_max) t_llm_max = steps_llm[i];
+    }
+    double t_slm = median(steps_slm, n_step_pairs), t_llm = median(steps_llm, n_step_pairs);
+    printf("plain decode steps (median of %d, range): t_slm %.2f ms (%.2f-%.2f), t_llm %.2f ms (%.2f-%.2f), ratio %.2f\n",
+           n_step_pairs, 1e3 * t_slm, 1e3 * t_slm_min, 1e3 * t_slm_max, 1e3 * t_llm, 1e3 * t_llm_min, 1e3 * t_llm_max,
            t_llm / t_slm);
-    printf("catch-up, the LLM's batched append of k tokens vs k single steps:\n ");
-    for (int k = 0; k < N_CATCHUP; k++)
-        printf(" k=%d %.1f ms = %.2f steps (%.0f%%)%s", catchup_k[k], 1e3 * catchup_t[k], catchup_t[k] / t_llm,
-               100 * catchup_t[k] / (catchup_k[k] * t_llm), k + 1 < N_CATCHUP ? ";" : "\n");
+    printf("catch-up, the LLM's batched append of k tokens in plain steps measured just before (median of %d):\n ", reps);
+    for (int k = 0; k < N_CATCHUP; k++) {
+        double x = median(catchup_x[k], reps);
+        printf(" k=%d %.2f steps (%.0f%% of k steps)%s", catchup_k[k], x, 100 * x / catchup_k[k], k + 1 < N_CATCHUP ? ";" : "\n");
+    }
     double in_over = (cc.inproc - cc.forward) + t_argmax;
     printf("per call beyond the forward pass: in-process backend %.1f us (wrapper %.1f + argmax/p over %d logits "
            "%.1f)",
@@ -454,16 +508,17 @@ int main(void)
     printf("%-13s %4s %5s %6s %6s %6s %6s %5s | %6s %6s %6s %6s | %6s %6s %5s %6s %5s %6s\n", "policy", "r", "k",
            "tok/s", "vs-llm", "ideal", "speed", "of-id", "ms/tok", "ideal", "catch", "rest", "router", "proto", "loop",
            "us/tok", "share", "/ideal");
-    const route_row *llm_only = &rows[0];
+    const route_result *llm_only = rows[0].median;
     double worst_of_ideal = 1e9, worst_share = 0, worst_share_ideal = 0;
     for (int i = 0; i < n_rows; i++) {
-        const route_row *w = &rows[i];
+        const route_result *w = rows[i].median;
+        double t_llm = w->plain_llm; /* this run's */
         double n = w->n, per_tok = w->wall / n, r = w->llm_tokens / n;
-        double ideal = w->policy == CITER_POLICY_LLM ? t_llm : t_slm + r * t_llm;
-        double ideal_x = t_llm / ideal, speed = t_llm / per_tok, of_ideal = ideal / per_tok;
+        double ideal = ideal_seconds(&rows[i], w);
+        double ideal_x = t_llm / ideal, speed = t_llm / per_tok, of_ideal = w->of_ideal;
         double router_us = 1e6 * w->t_router / n;
         double loop_us = 1e6 * (w->wall - w->t_slm - w->t_llm - w->t_router) / n;
-        double co_h = w->coproc ? cc.co_hidden - cc.inproc : 0, co_p = w->coproc ? cc.co_plain - cc.inproc : 0;
+        double co_h = rows[i].coproc ? cc.co_hidden - cc.inproc : 0, co_p = rows[i].coproc ? cc.co_plain - cc.inproc : 0;
         double proto_us = 1e6 * (w->slm_calls * (in_over + co_h) + w->llm_calls * (in_over + co_p)) / n;
         double over_us = router_us + loop_us + proto_us, share = 1e-6 * over_us / per_tok;
         double share_ideal = 1e-6 * over_us / ideal;
@@ -472,12 +527,12 @@ int main(void)
         double rest_ms = 1e3 * per_tok - 1e3 * ideal - catch_ms - 1e-3 * over_us;
         printf("%-13s %4.2f %5.1f %6.2f %5.2fx %5.2fx %5.2fx %4.0f%% | %6.1f %6.1f %6.1f %6.1f | %6.1f %6.1f %5.1f "
                "%6.1f %4.1f%% %5.1f%%\n",
-               w->name, r, (double)w->llm_ingested / w->llm_calls, n / w->wall, llm_only->wall / llm_only->n / per_tok, ideal_x, speed, 100 * of_ideal,
+               rows[i].name, r, (double)w->llm_ingested / w->llm_calls, n / w->wall, llm_only->wall / llm_only->n / per_tok, ideal_x, speed, 100 * of_ideal,
                1e3 * per_tok, 1e3 * ideal, catch_ms, rest_ms, router_us, proto_us, loop_us, over_us, 100 * share,
                100 * share_ideal);
-        if (w->policy == CITER_POLICY_RANDOM && of_ideal < worst_of_ideal) worst_of_ideal = of_ideal;
-        if (w->policy == CITER_POLICY_RANDOM && share > worst_share) worst_share = share;
-        if (w->policy == CITER_POLICY_RANDOM && share_ideal > worst_share_ideal) worst_share_ideal = share_ideal;
+        if (rows[i].policy == CITER_POLICY_RANDOM && of_ideal < worst_of_ideal) worst_of_ideal = of_ideal;
+        if (rows[i].policy == CITER_POLICY_RANDOM && share > worst_share) worst_share = share;
+        if (rows[i].policy == CITER_POLICY_RANDOM && share_ideal > worst_share_ideal) worst_share_ideal = share_ideal;
     }
     printf("columns: r = share of tokens the LLM wrote; k = tokens per LLM append (its token + catch-up); vs-llm = speed-up over LLM-only routing; ideal, speed = "
            "speed-up over t_llm, ideal and measured; of-id = ideal s/token / measured s/token;\n"
@@ -486,7 +541,7 @@ int main(void)
            "  router = the router's MLP, proto = the backends' work beyond the forward pass, loop = the route "
            "loop itself; share = router+proto+loop of a routed step (measured), /ideal = of the ideal step\n");
     if (have_bins) {
-        const route_row *in = &rows[2], *co = &rows[4];
+        const route_result *in = rows[2].median, *co = rows[4].median;
         printf("coprocess check: random:0.3 over servers minus in-process, end to end: %+.1f us/token (%d tokens, "
                "same choices: LLM tokens %d vs %d)\n",
                1e6 * (co->wall / co->n - in->wall / in->n), co->n, co->llm_tokens, in->llm_tokens);
