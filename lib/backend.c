@@ -15,6 +15,7 @@
 
 #include "engine_cli.h"
 #include "forward.h"
+#include "kernels.h"
 #include "sampler.h"
 #include "stream.h"
 #include "util.h"
@@ -150,6 +151,7 @@ static int read_response(citer_backend *b, const char *op, uint64_t seq, citer_r
 {
     char msg[600];
     uint64_t before = citer_reader_offset(b->rd);
+    citer_threads_rest(); /* the server computes meanwhile: our idle workers must not spin */
     int rc = citer_read(b->rd, rec);
     if (rc == 0) {
         snprintf(msg, sizeof msg, "the server ended its stream instead of answering %s", op);

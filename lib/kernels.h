@@ -94,6 +94,11 @@ int citer_get_threads(void);
  * while a citer_parallel_for runs. matmul calls OpenBLAS from the pool's threads and keeps
  * OpenBLAS itself at one thread (citer_blas_one_thread). */
 void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end), void *arg);
+/* The pool's workers go to sleep now instead of spinning for the next job (the next
+ * citer_parallel_for wakes them): for a process about to wait for input while another one
+ * computes, as a model server between requests, whose spinning workers would take that one's
+ * CPUs. */
+void citer_threads_rest(void);
 /* OpenBLAS at one thread: its own threads would compete with the pool's (on 2 cores the
  * router's MLP took 1 ms a step with them, 0.5 ms without). For every cblas user beside the
  * pool: matmul, the LM trainer, router inference. Cheap enough to call per use. */

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "forward.h"
+#include "kernels.h"
 #include "sampler.h"
 #include "stream.h"
 #include "util.h"
@@ -313,6 +314,8 @@ int citer_serve(const citer_engine *e, FILE *in, const char *in_name, FILE *out)
         if (rec.kind == CITER_REQUEST && handle(&sv, &rec, w, out) != 0) rc = -1;
         citer_record_free(&rec);
         if (rc < 0) break;
+        /* the client computes (or the other model's server does) until the next request */
+        citer_threads_rest();
     }
     if (rc == 0) {
         if (citer_writer_finish(w) != 0 || fflush(out) != 0) {

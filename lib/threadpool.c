@@ -55,6 +55,7 @@ static struct {
     atomic_int completed;  /* chunks of the current job finished */
     _Atomic uint64_t claim; /* job id << 32 | chunks << 16 | next chunk */
     atomic_int stop;
+    atomic_int resting;      /* citer_threads_rest: no spinning until the next job */
     /* current job */
     void (*fn)(void *, int64_t, int64_t);
     void *arg;
@@ -109,7 +110,7 @@ static void *worker_main(void *p)
         unsigned g;
         int spins = 0;
         while ((g = atomic_load_explicit(&pool.gen, memory_order_acquire)) == seen &&
-               !atomic_load(&pool.stop) && spins < pool.spin_iters) {
+               !atomic_load(&pool.stop) && spins < pool.spin_iters && !atomic_load_explicit(&pool.resting, memory_order_relaxed)) {
             cpu_relax();
             spins++;
         }
@@ -202,6 +203,7 @@ void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t 
         return;
     }
     int nch = n < CHUNKS_PER_THREAD * nt ? (int)n : CHUNKS_PER_THREAD * nt;
+    atomic_store_explicit(&pool.resting, 0, memory_order_relaxed);
     pool.fn = fn;
     pool.arg = arg;
     pool.n = n;
@@ -222,3 +224,5 @@ void citer_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t 
     }
     atomic_flag_clear_explicit(&busy, memory_order_release);
 }
+
+void citer_threads_rest(void) { atomic_store_explicit(&pool.resting, 1, memory_order_relaxed); }

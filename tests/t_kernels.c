@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "gguf.h"
@@ -836,6 +837,8 @@ static void nested(void *arg, int64_t b, int64_t e)
     for (int64_t i = b; i < e; i++) citer_parallel_for(3, mark, hits + 3 * i);
 }
 
+/* Every index once per call, for 1-3 threads and n = 0..39, with the workers sent to sleep
+ * (citer_threads_rest) before some calls; a nested call runs serially. */
 static void test_parallel_for(void)
 {
     static int hits[3000];
@@ -844,7 +847,11 @@ static void test_parallel_for(void)
         CHECK(citer_get_threads() == nt, "threads %d", citer_get_threads());
         for (int64_t n = 0; n < 40; n++) {
             memset(hits, 0, sizeof hits);
-            for (int rep = 0; rep < 50; rep++) citer_parallel_for(n, mark, hits);
+            for (int rep = 0; rep < 50; rep++) {
+                if (rep % 7 == 3) citer_threads_rest(); /* workers asleep: the next call must wake them */
+                if (rep % 7 == 4) usleep(200);
+                citer_parallel_for(n, mark, hits);
+            }
             int bad = 0;
             for (int64_t i = 0; i < 40; i++) bad += hits[i] != (i < n ? 50 : 0);
             CHECK(bad == 0, "threads %d n %lld: %d wrong counts", nt, (long long)n, bad);
