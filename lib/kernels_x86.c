@@ -1155,10 +1155,11 @@ VNNI static void i8_matmul_sets(int q8, const uint8_t *w, size_t row_bytes, cons
     const i8_tokens *tk = prep;
     int64_t nb = n / QK;
     size_t bs = q8 ? 34 : 18;
-    uint8_t *bufq = aligned_alloc(64, (size_t)512 * I8_CHUNK);
-    float *bufd = aligned_alloc(64, sizeof(float) * 16 * I8_CHUNK);
+    /* a chunk transposed (unpacked matrices only) */
+    uint8_t *bufq = pk ? NULL : aligned_alloc(64, (size_t)512 * I8_CHUNK);
+    float *bufd = pk ? NULL : aligned_alloc(64, sizeof(float) * 16 * I8_CHUNK);
     __m512 *acc = aligned_alloc(64, sizeof(__m512) * (size_t)T);
-    if (!bufq || !bufd || !acc) abort();
+    if ((!pk && (!bufq || !bufd)) || !acc) abort();
     int64_t end = 16 * g1 < rows ? 16 * g1 : rows;
     /* each set of 16 rows through all its column chunks (the tokens stay in L2), while the
      * next set's rows are prefetched to L2 block by block: the weights stream from memory

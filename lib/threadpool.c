@@ -8,11 +8,11 @@
  * The range is cut into a few contiguous chunks per thread (fixed boundaries: they depend only on
  * n and the thread count), large ones first and small ones last so that the threads finish
  * close together (the first quarter of the chunks holds half the range, the next quarter a
- * quarter, the last half a quarter). Threads, the caller included, claim chunks with a compare-and-swap on
- * a word holding (job id, next chunk), and the caller waits until every chunk is done. A worker
- * that the OS has not scheduled in time simply finds nothing left to claim (a stale job id fails
- * the claim), so a busy machine slows a call down by at most one chunk, not a time slice. Each
- * index is processed by exactly one fn call whatever the timing.
+ * quarter, the last half a quarter). Threads, the caller included, claim chunks with a
+ * compare-and-swap on a word holding (job id, next chunk), and the caller waits until every
+ * chunk is done. A worker that the OS has not scheduled in time simply finds nothing left to
+ * claim (a stale job id fails the claim), so a busy machine slows a call down by at most one
+ * chunk, not a time slice. Each index is processed by exactly one fn call whatever the timing.
  *
  * One dispatch at a time: a call made while another is running (from another thread, or from
  * inside a job) runs the whole range serially in the calling thread instead. */
@@ -71,12 +71,6 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Claim and run chunks of job `id` until none is left. The claim word holds the job id, its
- * chunk count and the next chunk, so a worker that read a finished job's (exhausted) claim while
- * the caller prepares the next job can never take a chunk: the count comes from the same word,
- * not from a field that may already hold the next job's value. The job's other fields are stable
- * while we hold an unfinished chunk: the caller publishes the next job only after all chunks
- * completed. */
 /* Where chunk k of nch starts in [0, n): chunks weigh 4, 2 and 1 in the first quarter, the
  * second quarter and the second half. */
 static int64_t chunk_start(int64_t n, int64_t k, int64_t nch)
@@ -87,6 +81,12 @@ static int64_t chunk_start(int64_t n, int64_t k, int64_t nch)
     return n * w / total;
 }
 
+/* Claim and run chunks of job `id` until none is left. The claim word holds the job id, its
+ * chunk count and the next chunk, so a worker that read a finished job's (exhausted) claim while
+ * the caller prepares the next job can never take a chunk: the count comes from the same word,
+ * not from a field that may already hold the next job's value. The job's other fields are stable
+ * while we hold an unfinished chunk: the caller publishes the next job only after all chunks
+ * completed. */
 static void run_chunks(uint32_t id)
 {
     for (;;) {
@@ -109,8 +109,8 @@ static void *worker_main(void *p)
     for (;;) {
         unsigned g;
         int spins = 0;
-        while ((g = atomic_load_explicit(&pool.gen, memory_order_acquire)) == seen &&
-               !atomic_load(&pool.stop) && spins < pool.spin_iters && !atomic_load_explicit(&pool.resting, memory_order_relaxed)) {
+        while ((g = atomic_load_explicit(&pool.gen, memory_order_acquire)) == seen && !atomic_load(&pool.stop) &&
+               spins < pool.spin_iters && !atomic_load_explicit(&pool.resting, memory_order_relaxed)) {
             cpu_relax();
             spins++;
         }
