@@ -698,23 +698,21 @@ typedef struct {
     const citer_kernel_set *k8;
     const float *X; /* T x n */
     int64_t T, n;
-    citer_xq8 *xq;  /* [T], only without prep */
+    citer_xq8 *xq;  /* [T], or NULL when only prep is wanted */
     char *mem;      /* their arrays */
     void *prep;     /* laid out by k8's i8_prep for its batch kernel, or NULL (no batch kernel) */
 } i8_batch;
 
-/* Blocks [begin, end) of every token: straight into the batch kernel's layout, or quantized
- * for the scalar tiles. Split by blocks, not tokens: the layout interleaves the tokens within
+/* Blocks [begin, end) of every token: straight into the batch kernel's layout, and/or quantized
+ * as vectors. Split by blocks, not tokens: the layout interleaves the tokens within
  * a block, so threads working on neighbouring tokens would share its cache lines. */
 static void quantize_work(void *arg, int64_t begin, int64_t end)
 {
     const i8_batch *q = arg;
     void (*quantize)(citer_xq8 *, const float *, int64_t) = q->k8->quantize8 ? q->k8->quantize8 : quantize_into;
     for (int64_t t = 0; t < q->T; t++) {
-        if (q->prep) {
-            q->k8->i8_quantize_blocks(q->prep, q->X + t * q->n, t, begin, end);
-            continue;
-        }
+        if (q->prep) q->k8->i8_quantize_blocks(q->prep, q->X + t * q->n, t, begin, end);
+        if (!q->xq) continue;
         const citer_xq8 *x = &q->xq[t];
         citer_xq8 part = {(end - begin) * QK, x->q + begin * QK, x->d + begin, x->sx + begin,
                           x->dl + 8 * begin, x->c128 + 8 * begin, x->c8 + 8 * begin};
@@ -722,12 +720,15 @@ static void quantize_work(void *arg, int64_t begin, int64_t end)
     }
 }
 
-static void i8_batch_init(i8_batch *q, const citer_kernel_set *k8, const float *X, int64_t T, int64_t n)
+/* want_prep: the set's batch-kernel layout (Q8_0, Q4_0 with a SIMD batch kernel); want_xq: the
+ * tokens as quantized vectors (K-quants, or the scalar tiles). */
+static void i8_batch_init(i8_batch *q, const citer_kernel_set *k8, const float *X, int64_t T, int64_t n, int want_prep,
+                          int want_xq)
 {
     q->k8 = k8, q->X = X, q->T = T, q->n = n;
-    q->prep = k8->i8_matmul ? k8->i8_prep(T, n) : NULL;
+    q->prep = want_prep ? k8->i8_prep(T, n) : NULL;
     q->xq = NULL, q->mem = NULL;
-    if (!q->prep) {
+    if (want_xq) {
         q->xq = xmalloc(sizeof *q->xq * (size_t)T);
         /* xq8_bytes(n) is a multiple of 4: every vector's float arrays stay aligned */
         q->mem = xmalloc(xq8_bytes(n) * (size_t)T);
@@ -780,6 +781,21 @@ static void matmul8_rows(const i8_batch *q, const citer_matrix *w, float *Y, int
     }
 }
 
+static int is_kquant(int type) { return type == GGML_Q4_K || type == GGML_Q5_K || type == GGML_Q6_K; }
+
+/* Rows [begin, end) of a K-quant matrix: the set's multi-token kernel, or its row dot per token. */
+static void matmul8_kquant(const i8_batch *q, const citer_matrix *w, float *Y, int64_t begin, int64_t end)
+{
+    const citer_kernel_set *k8 = q->k8;
+    citer_dot8_fn dot = w->type == GGML_Q4_K ? k8->q4_k_i8 : w->type == GGML_Q5_K ? k8->q5_k_i8 : k8->q6_k_i8;
+    for (int64_t r = begin; r < end; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        if (k8->kq_rows) k8->kq_rows(w->type, row, q->xq, q->T, w->cols, Y + r, w->rows);
+        else
+            for (int64_t t = 0; t < q->T; t++) Y[t * w->rows + r] = dot(row, &q->xq[t], w->cols);
+    }
+}
+
 static void matmul8_work(void *arg, int64_t begin, int64_t end)
 {
     const matmul8_job *j = arg;
@@ -789,29 +805,36 @@ static void matmul8_work(void *arg, int64_t begin, int64_t end)
         if (b >= e) continue;
         b -= j->first[k], e -= j->first[k];
         const citer_matrix *w = j->w[k];
-        if (!q->prep) matmul8_rows(q, w, j->Y[k], b, e);
+        if (is_kquant(w->type)) matmul8_kquant(q, w, j->Y[k], b, e);
+        else if (!q->prep) matmul8_rows(q, w, j->Y[k], b, e);
         else if (j->packed[k]) q->k8->packed_matmul(w->packed, w->rows, b, e, q->prep, q->T, w->cols, j->Y[k]);
         else q->k8->i8_matmul(w->type, w->data, w->row_bytes, w->rows, b, e, q->prep, q->T, w->cols, j->Y[k]);
     }
 }
 
-/* nw <= 4 matrices of the same columns, each int8-capable in k8 (Q8_0, Q4_0), in chunks of
- * I8_BATCH tokens: their quantized activations stay in L2 (the weights are read once per
- * chunk). */
+/* nw <= 4 matrices of the same columns, each int8-capable in k8 (Q8_0, Q4_0, K-quants), in
+ * chunks of I8_BATCH tokens: their quantized activations stay in L2 (the weights are read once
+ * per chunk). */
 static void matmul_i8(const citer_kernel_set *k8, const citer_matrix *const *w, int nw, const float *X, int64_t T,
                       float *const *Y)
 {
     int64_t n = w[0]->cols;
+    int want_prep = 0, want_xq = 0;
+    for (int k = 0; k < nw; k++) {
+        if (is_kquant(w[k]->type) || !k8->i8_matmul) want_xq = 1;
+        else want_prep = 1;
+    }
     for (int64_t t0 = 0; t0 < T; t0 += I8_BATCH) {
         int64_t nt = T - t0 < I8_BATCH ? T - t0 : I8_BATCH;
         i8_batch q;
-        i8_batch_init(&q, k8, X + t0 * n, nt, n);
+        i8_batch_init(&q, k8, X + t0 * n, nt, n, want_prep, want_xq);
         matmul8_job j = {&q, nw, {0}, {0}, {0}, {0}};
         for (int k = 0; k < nw; k++) {
             j.w[k] = w[k];
             j.packed[k] = w[k]->packed && pack_set(w[k]) == k8;
             j.Y[k] = Y[k] + t0 * w[k]->rows;
-            j.first[k + 1] = j.first[k] + (q.prep ? (w[k]->rows + 15) / 16 : w[k]->rows);
+            int sets = q.prep && !is_kquant(w[k]->type); /* work items: sets of 16 rows, else rows */
+            j.first[k + 1] = j.first[k] + (sets ? (w[k]->rows + 15) / 16 : w[k]->rows);
         }
         citer_parallel_for(j.first[nw], matmul8_work, &j);
         i8_batch_free(&q);
@@ -845,7 +868,22 @@ static void matmul_tiles(void *arg, int64_t begin, int64_t end)
  * kernels for the type). */
 static int matmul_int8(const citer_kernel_set *ks, const citer_kernel_set *k8, const citer_matrix *w)
 {
-    return int8_activations(ks) && ((w->type == GGML_Q8_0 && k8->q8_0_i8) || (w->type == GGML_Q4_0 && k8->q4_0_i8));
+    if (!int8_activations(ks)) return 0;
+    switch (w->type) {
+    case GGML_Q8_0: return k8->q8_0_i8 != NULL;
+    case GGML_Q4_0: return k8->q4_0_i8 != NULL;
+    case GGML_Q4_K: return k8->q4_k_i8 != NULL;
+    case GGML_Q5_K: return k8->q5_k_i8 != NULL;
+    case GGML_Q6_K: return k8->q6_k_i8 != NULL;
+    default: return 0;
+    }
+}
+
+/* The fewest tokens an int8 matmul of w takes (below: matvecs): 2 with a SIMD batch kernel for
+ * the type, else SMALL_MIN_T. */
+static int64_t int8_min_t(const citer_kernel_set *k8, const citer_matrix *w)
+{
+    return (is_kquant(w->type) ? k8->kq_rows != NULL : k8->i8_matmul != NULL) ? SMALL_MIN_T8 : SMALL_MIN_T;
 }
 
 void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
@@ -857,7 +895,7 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
     }
     const citer_kernel_set *ks = kset(), *k8 = int8_set(ks);
     int i8 = matmul_int8(ks, k8, w);
-    if (T < (i8 && k8->i8_matmul ? SMALL_MIN_T8 : SMALL_MIN_T)) {
+    if (T < (i8 ? int8_min_t(k8, w) : SMALL_MIN_T)) {
         for (int64_t t = 0; t < T; t++) citer_matvec(w, X + t * w->cols, Y + t * w->rows);
         return;
     }
@@ -880,9 +918,9 @@ void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y)
 void citer_matmul_multi(const citer_matrix *const *w, int n, const float *X, int64_t T, float *const *Y)
 {
     const citer_kernel_set *ks = kset(), *k8 = int8_set(ks);
-    int shared = n >= 1 && n <= 4 && T >= (k8->i8_matmul ? SMALL_MIN_T8 : SMALL_MIN_T);
+    int shared = n >= 1 && n <= 4;
     for (int k = 0; k < n && shared; k++)
-        shared = w[k]->rows > 0 && w[k]->cols == w[0]->cols && matmul_int8(ks, k8, w[k]);
+        shared = w[k]->rows > 0 && w[k]->cols == w[0]->cols && matmul_int8(ks, k8, w[k]) && T >= int8_min_t(k8, w[k]);
     if (shared) matmul_i8(k8, w, n, X, T, Y);
     else
         for (int k = 0; k < n; k++) citer_matmul(w[k], X, T, Y[k]);

@@ -52,8 +52,8 @@ void citer_matvec(const citer_matrix *w, const float *x, float *y);
 /* Y[t*rows + r] = W[r,:] . X[t*cols ...]  for t in [0, T): prefill, matrix-matrix. T <= 3 is
  * T citer_matvec calls (the same bits as decoding them one by one); 4 <= T <= the small-batch
  * limit (an append of a few tokens) reads the weights once for all T tokens, with results that
- * do not depend on T; larger T uses sgemm. In the int8 activation mode below, Q8_0 and Q4_0
- * weights take the int8 kernels for every T instead (from T = 2 with SIMD ones). */
+ * do not depend on T; larger T uses sgemm. In the int8 activation mode below, Q8_0, Q4_0 and
+ * K-quant weights take the int8 kernels for every T instead (from T = 2 with SIMD ones). */
 void citer_matmul(const citer_matrix *w, const float *X, int64_t T, float *Y);
 /* citer_matmul of n <= 4 matrices with the same cols over the same X (q/k/v, gate/up): the same
  * results; with int8 activations the tokens are quantized once for all of them and the
@@ -104,17 +104,15 @@ void citer_threads_rest(void);
  * pool: matmul, the LM trainer, router inference. Cheap enough to call per use. */
 void citer_blas_one_thread(void);
 
-/* Int8 activation mode for quantized weights (Q8_0, Q4_0, and in matvec Q4_K, Q5_K, Q6_K): the
- * activation vector is rounded to 8 bits per block of 32 once per matvec and multiplied with
- * integer dot products, as llama.cpp does. Not exact: a dot product is off by ~0.3% of
- * sum|w x| (tests/t_kernels.c) and the logits of a q8_0 model by ~1e-2 relative L2 (the
- * fixtures' q8_0 tolerance is 2e-2 for this reason). In this mode citer_matmul of Q8_0/Q4_0
- * quantizes its T tokens once and multiplies them with integer dot products too, whatever T
- * (from 2 tokens with AVX-512 VNNI, in chunks of 64): each output has the bits of the scalar
- * int8 matvec of its token (the AVX-512 VNNI Q8_0/Q4_0 matvec sums in another order: within
- * f32 rounding of it), so prefill, scoring and decoding agree. K-quant matvecs have the bits of
- * the scalar int8 matvec; K-quant matmuls of 4 or more tokens keep f32 activations (fewer are
- * matvecs), so for them prefill and decoding differ by the int8 rounding. Modes:
+/* Int8 activation mode for quantized weights (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K): the activation
+ * vector is rounded to 8 bits per block of 32 once per matvec and multiplied with integer dot
+ * products, as llama.cpp does. Not exact: a dot product is off by ~0.3% of sum|w x|
+ * (tests/t_kernels.c) and the logits of a q8_0 model by ~1e-2 relative L2 (the fixtures' q8_0
+ * tolerance is 2e-2 for this reason). In this mode citer_matmul quantizes its T tokens once and
+ * multiplies them with integer dot products too, whatever T (from 2 tokens with AVX-512 VNNI,
+ * in chunks of 64): each output has the bits of the scalar int8 matvec of its token (the
+ * AVX-512 VNNI Q8_0/Q4_0 matvec sums in another order: within f32 rounding of it; its K-quant
+ * matvec has those bits), so prefill, scoring and decoding agree. Modes:
  * CITER_INT8_AUTO (the default) uses it where the kernel set has SIMD int8 kernels (AVX-512
  * VNNI), where it is faster (a batched append of a few tokens costs about half as much:
  * bench/bench_smallbatch; a K-quant matvec 2-3x: bench/bench_kernels); 1 uses it on every set

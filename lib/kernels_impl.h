@@ -99,6 +99,11 @@ typedef struct {
     /* K-quants with int8 activations: every set's kernel gives the bits of the scalar one
      * (sdot8_q4_k etc. in kernels.c define the order of the float operations). */
     citer_dot8_fn q4_k_i8, q5_k_i8, q6_k_i8;
+    /* A K-quant row (type Q4_K, Q5_K or Q6_K) times T quantized tokens: out[t*ostride] with the
+     * bits of the set's K-quant int8 kernel above for x[t], the row's blocks unpacked once for
+     * all tokens. NULL: one row dot per token. */
+    void (*kq_rows)(int type, const uint8_t *row, const citer_xq8 *x, int64_t T, int64_t n, float *out,
+                    int64_t ostride);
     /* Small-batch matmul with int8 activations, Q8_0 or Q4_0 (`type`): the sets of 16 rows
      * [g0, g1) of the rows x n matrix at w times the T tokens, laid out by i8_prep (once per
      * call, for all threads; free() it) and filled by i8_quantize_blocks (blocks [b0, b1) of

@@ -931,6 +931,96 @@ VNNI static float vnni_q6_k(const void *row, const citer_xq8 *x, int64_t n)
     return kq_reduce(a0, a1, a2, a3, _mm256_setzero_ps());
 }
 
+/* K-quant rows times T tokens (kq_rows): each super-block's weights unpacked and scaled once,
+ * then for every token the row kernel's own operations in its order (vnni_q4_k, vnni_q5_k,
+ * vnni_q6_k), so each output has their bits; KQ_TOK tokens' accumulators at a time. */
+enum { KQ_TOK = 8 };
+
+VNNI static inline __attribute__((always_inline)) void kq45_rows(int q5, const uint8_t *row, const citer_xq8 *x,
+                                                                 int64_t T, int64_t n, float *out, int64_t ostride)
+{
+    const size_t bs = q5 ? 176 : 144, qs_off = q5 ? 48 : 16;
+    const __m512i m4 = _mm512_set1_epi8(15), z = _mm512_setzero_si512();
+    for (int64_t t0 = 0; t0 < T; t0 += KQ_TOK) {
+        int nt = T - t0 < KQ_TOK ? (int)(T - t0) : KQ_TOK;
+        __m512 a[KQ_TOK][4];
+        __m256 accm[KQ_TOK];
+        for (int t = 0; t < nt; t++) {
+            a[t][0] = a[t][1] = a[t][2] = a[t][3] = _mm512_setzero_ps();
+            accm[t] = _mm256_setzero_ps();
+        }
+        const uint8_t *b = row;
+        for (int64_t i = 0; i < n / QKK; i++, b += bs) {
+            __m256 sc, mn;
+            kq_scales(b + 4, &sc, &mn);
+            __m256 dsc = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(rd16(b))), sc);
+            __m256 dmn = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(rd16(b + 2))), mn);
+            __m512i v0 = _mm512_loadu_si512(b + qs_off), v1 = _mm512_loadu_si512(b + qs_off + 64);
+            __m512i l0 = _mm512_and_si512(v0, m4), h0 = _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4);
+            __m512i l1 = _mm512_and_si512(v1, m4), h1 = _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4);
+            __m512i w0 = _mm512_shuffle_i64x2(l0, h0, 0x44), w1 = _mm512_shuffle_i64x2(l0, h0, 0xEE);
+            __m512i w2 = _mm512_shuffle_i64x2(l1, h1, 0x44), w3 = _mm512_shuffle_i64x2(l1, h1, 0xEE);
+            if (q5) {
+                __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16)));
+                w0 = q5_hi(w0, qh, 0), w1 = q5_hi(w1, qh, 1), w2 = q5_hi(w2, qh, 2), w3 = q5_hi(w3, qh, 3);
+            }
+            for (int t = 0; t < nt; t++) {
+                const citer_xq8 *xt = &x[t0 + t];
+                __m512 w = _mm512_castps256_ps512(_mm256_mul_ps(dsc, _mm256_loadu_ps(xt->d + 8 * i)));
+                accm[t] = _mm256_add_ps(accm[t], _mm256_mul_ps(dmn, _mm256_loadu_ps(xt->sx + 8 * i)));
+                const int8_t *q = xt->q + QKK * i;
+                KQ_ACC(a[t][0], _mm512_dpbusd_epi32(z, w0, _mm512_loadu_si512(q)), w, 0);
+                KQ_ACC(a[t][1], _mm512_dpbusd_epi32(z, w1, _mm512_loadu_si512(q + 64)), w, 1);
+                KQ_ACC(a[t][2], _mm512_dpbusd_epi32(z, w2, _mm512_loadu_si512(q + 128)), w, 2);
+                KQ_ACC(a[t][3], _mm512_dpbusd_epi32(z, w3, _mm512_loadu_si512(q + 192)), w, 3);
+            }
+        }
+        for (int t = 0; t < nt; t++) out[(t0 + t) * ostride] = kq_reduce(a[t][0], a[t][1], a[t][2], a[t][3], accm[t]);
+    }
+}
+
+VNNI static void kq6_rows(const uint8_t *row, const citer_xq8 *x, int64_t T, int64_t n, float *out, int64_t ostride)
+{
+    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i quad = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    for (int64_t t0 = 0; t0 < T; t0 += KQ_TOK) {
+        int nt = T - t0 < KQ_TOK ? (int)(T - t0) : KQ_TOK;
+        __m512 a[KQ_TOK][4];
+        for (int t = 0; t < nt; t++) a[t][0] = a[t][1] = a[t][2] = a[t][3] = _mm512_setzero_ps();
+        const uint8_t *b = row;
+        for (int64_t i = 0; i < n / QKK; i++, b += 210) {
+            __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 192))));
+            __m512 dsc = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(rd16(b + 208))), sc);
+            Q6_HALF(0, w0, w1)
+            Q6_HALF(1, w2, w3)
+            const __m512i wv[4] = {w0, w1, w2, w3};
+            for (int t = 0; t < nt; t++) {
+                const citer_xq8 *xt = &x[t0 + t];
+                __m512 dx = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(xt->d + 8 * i)));
+                __m512 w = _mm512_mul_ps(dsc, dx);
+                _Pragma("GCC unroll 4")
+                for (int p = 0; p < 4; p++) {
+                    __m512i c = _mm512_srai_epi32(_mm512_loadu_si512(xt->c128 + 64 * i + 16 * p), 2);
+                    __m512i s = _mm512_dpbusd_epi32(c, wv[p], _mm512_loadu_si512(xt->q + QKK * i + 64 * p));
+                    __m512 scp = _mm512_permutexvar_ps(_mm512_add_epi32(quad, _mm512_set1_epi32(4 * p)), w);
+                    a[t][p] = _mm512_add_ps(a[t][p], _mm512_mul_ps(_mm512_cvtepi32_ps(s), scp));
+                }
+            }
+        }
+        for (int t = 0; t < nt; t++)
+            out[(t0 + t) * ostride] = kq_reduce(a[t][0], a[t][1], a[t][2], a[t][3], _mm256_setzero_ps());
+    }
+}
+
+VNNI static void vnni_kq_rows(int type, const uint8_t *row, const citer_xq8 *x, int64_t T, int64_t n, float *out,
+                              int64_t ostride)
+{
+    if (type == GGML_Q4_K) kq45_rows(0, row, x, T, n, out, ostride);
+    else if (type == GGML_Q5_K) kq45_rows(1, row, x, T, n, out, ostride);
+    else kq6_rows(row, x, T, n, out, ostride);
+}
+
 /* The activation quantizer of kernels.c (quantize_into) with the same arithmetic, so the same
  * bits: amax as the exact maximum of |x|, d = amax/127, q = round-to-nearest-even(x * (1/d));
  * the group sums of 4 as a vpdpbusd with ones. quantize_block: one block's q and d. */
@@ -1529,6 +1619,7 @@ const citer_kernel_set citer_kernels_avx512 = {
     .q4_k_i8 = vnni_q4_k,
     .q5_k_i8 = vnni_q5_k,
     .q6_k_i8 = vnni_q6_k,
+    .kq_rows = vnni_kq_rows,
     .i8_matmul = vnni_i8_matmul,
     .i8_prep = vnni_i8_prep,
     .i8_quantize_blocks = vnni_i8_quantize_blocks,

@@ -555,7 +555,7 @@ static void quantized_models(void)
                 CHECK(mq->layers[0].wq.type == q[k].type && mq->output.type == q[k].type, "%s: weight types",
                       q[k].name);
                 /* f32 activations: dequantize-then-f32 up to f32 rounding; int8 activations
-                 * (all these types; the K-quants in decode only; the default with AVX-512 VNNI):
+                 * (all these types, prefill and decode; the default with AVX-512 VNNI):
                  * within the fixtures' q8_0 tolerance, which llama.cpp's int8 activations meet at
                  * 9.9e-3 */
                 for (int int8 = 0; int8 < 2; int8++) {

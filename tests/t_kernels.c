@@ -661,7 +661,7 @@ static void test_matmul_every_T(void)
 static void test_matmul_int8_every_T(void)
 {
     enum { TMAX = 70, ROWS = 37 };
-    static const int types[] = {GGML_Q8_0, GGML_Q4_0};
+    static const int types[] = {GGML_Q8_0, GGML_Q4_0, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
     static const int64_t cols_list[] = {32, 96, 608, 4864};
     int old = citer_set_int8_activations(1), old_limit = citer_set_matmul_small_limit(64);
     for (size_t s = 0; s < sizeof kernel_sets / sizeof *kernel_sets; s++) {
@@ -670,6 +670,7 @@ static void test_matmul_int8_every_T(void)
         for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
             for (size_t ci = 0; ci < sizeof cols_list / sizeof *cols_list; ci++) {
                 int64_t cols = cols_list[ci];
+                if (cols % block_of(types[ti]) != 0) continue; /* K-quants: 4864 only */
                 test_matrix t;
                 make_matrix(&t, types[ti], ROWS, cols);
                 float *X = xmalloc(sizeof(float) * (size_t)(TMAX * cols));
@@ -724,13 +725,13 @@ static void test_matmul_int8_every_T(void)
 }
 
 /* citer_matmul_multi gives citer_matmul's bits for each matrix: int8 batches shared by a packed
- * Q8_0, an unpacked Q8_0 and a Q4_0 matrix (one quantization, one dispatch), a mix with an
- * F16 matrix (each on its own), in every kernel set, with int8 on and off, for batches of 2,
- * 5, 8 and 70 tokens (two chunks of the int8 batch). */
+ * Q8_0, a Q4_0 and a Q4_K matrix (one quantization, one dispatch), a mix with an F16 matrix
+ * (each on its own), in every kernel set, with int8 on and off, for batches of 2, 5, 8 and 70
+ * tokens (two chunks of the int8 batch). */
 static void test_matmul_multi(void)
 {
-    enum { TMAX = 70, COLS = 608 };
-    static const int types[] = {GGML_Q8_0, GGML_Q8_0, GGML_Q4_0, GGML_F16};
+    enum { TMAX = 70, COLS = 768 };
+    static const int types[] = {GGML_Q8_0, GGML_Q4_0, GGML_Q4_K, GGML_F16};
     static const int64_t rows[] = {48, 37, 21, 19};
     static const int Ts[] = {2, 5, 8, TMAX};
     test_matrix t[4];
