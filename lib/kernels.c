@@ -145,42 +145,42 @@ static float kq_sum(const float acc[4][16], const float accm[8])
     return h[0] + h[1];
 }
 
-/* One Q4_K/Q5_K super-block of weights qv[256] (0..31, element order): lane l of register p
- * is group l&7 of sub-block 2p + l/8, scaled by (d*sc)*dx of that sub-block. */
-static void kq45_block(const uint8_t *qv, const uint8_t *b, const citer_xq8 *x, int64_t i, float acc[4][16],
-                       float accm[8])
+/* A super-block's weights qv[256] (element order) against its activations q: lane l of
+ * register p (elements 64p+4l..+3) gets its integer dot times the scale w[e / group] of its
+ * group of `group` elements. */
+static void kq_lanes(const int *qv, const int8_t *q, const float *w, int group, float acc[4][16])
 {
-    float d = citer_f16_to_f32(rd16(b)), dmin = citer_f16_to_f32(rd16(b + 2)), w[8];
-    for (int j = 0; j < 8; j++) {
-        int sc, mn;
-        kquant_scale_min(b + 4, j, &sc, &mn);
-        w[j] = d * (float)sc * x->d[8 * i + j];
-        accm[j] += dmin * (float)mn * x->sx[8 * i + j];
-    }
-    const int8_t *q = x->q + QKK * i;
     for (int p = 0; p < 4; p++)
         for (int l = 0; l < 16; l++) {
             int e = 64 * p + 4 * l;
             int32_t s = 0;
             for (int k = 0; k < 4; k++) s += qv[e + k] * q[e + k];
-            acc[p][l] += (float)s * w[e / 32];
+            acc[p][l] += (float)s * w[e / group];
         }
 }
 
 /* Q4_K (qh = 0: no fifth bits) and Q5_K: blocks of bs bytes, the nibbles at qs; for Q5_K bit 2k
- * (2k+1) of byte qh+l is the fifth bit of element l of sub-block 2k (2k+1). */
+ * (2k+1) of byte qh+l is the fifth bit of element l of sub-block 2k (2k+1). Lane l of register
+ * p is group l&7 of sub-block 2p + l/8, scaled by (d*sc)*dx of that sub-block. */
 static float sdot8_kq45(const uint8_t *b, const citer_xq8 *x, int64_t n, size_t bs, size_t qh, size_t qs)
 {
     float acc[4][16] = {{0}}, accm[8] = {0};
-    uint8_t qv[QKK];
+    int qv[QKK];
     for (int64_t i = 0; i < n / QKK; i++, b += bs) {
         for (int k = 0; k < 4; k++)
             for (int l = 0; l < 32; l++) {
-                uint8_t h = qh ? b[qh + l] : 0, v = b[qs + 32 * k + l];
-                qv[64 * k + l] = (uint8_t)((v & 15) | ((h >> 2 * k) & 1) << 4);
-                qv[64 * k + 32 + l] = (uint8_t)((v >> 4) | ((h >> (2 * k + 1)) & 1) << 4);
+                int h = qh ? b[qh + l] : 0, v = b[qs + 32 * k + l];
+                qv[64 * k + l] = (v & 15) | ((h >> 2 * k) & 1) << 4;
+                qv[64 * k + 32 + l] = (v >> 4) | ((h >> (2 * k + 1)) & 1) << 4;
             }
-        kq45_block(qv, b, x, i, acc, accm);
+        float d = citer_f16_to_f32(rd16(b)), dmin = citer_f16_to_f32(rd16(b + 2)), w[8];
+        for (int j = 0; j < 8; j++) {
+            int sc, mn;
+            kquant_scale_min(b + 4, j, &sc, &mn);
+            w[j] = d * (float)sc * x->d[8 * i + j];
+            accm[j] += dmin * (float)mn * x->sx[8 * i + j];
+        }
+        kq_lanes(qv, x->q + QKK * i, w, 32, acc);
     }
     return kq_sum(acc, accm);
 }
@@ -206,14 +206,7 @@ static float sdot8_q6_k(const void *row, const citer_xq8 *x, int64_t n)
         }
         float d = citer_f16_to_f32(rd16(b + 208)), w[16];
         for (int k = 0; k < 16; k++) w[k] = d * (float)(int8_t)b[192 + k] * x->d[8 * i + k / 2];
-        const int8_t *q = x->q + QKK * i;
-        for (int p = 0; p < 4; p++)
-            for (int l = 0; l < 16; l++) {
-                int e = 64 * p + 4 * l;
-                int32_t s = 0;
-                for (int k = 0; k < 4; k++) s += qv[e + k] * q[e + k];
-                acc[p][l] += (float)s * w[e / 16];
-            }
+        kq_lanes(qv, x->q + QKK * i, w, 16, acc);
     }
     return kq_sum(acc, accm);
 }
