@@ -11,13 +11,13 @@
  * x 4 tokens per tile): T tokens cost one pass over the weights and their conversion to f32
  * plus T times the FMAs, not T matvecs (each of which converts the weights again). Every output
  * is one accumulation in a fixed order, so a token's result depends neither on the thread count
- * nor on T. Fewer tokens are T matvecs. With int8 activations (Q8_0, Q4_0; the default with
- * AVX-512 VNNI) every matmul (2 <= T, chunks of 64 tokens) quantizes its tokens once and the
- * kernel set's i8_matmul multiplies sets of 16 rows with up to 8 tokens at a time by integer
- * dot products (kernels_x86.c), each output the bits of the scalar int8 matvec: a few tokens
+ * nor on T. Fewer tokens are T matvecs. With int8 activations (Q8_0, Q4_0 and the K-quants;
+ * the default with AVX-512 VNNI) every matmul (2 <= T, chunks of 64 tokens) quantizes its
+ * tokens once and the kernel set's i8_matmul multiplies sets of 16 rows with up to 8 tokens at
+ * a time by integer dot products (kq_rows for the K-quants: a row's blocks unpacked once for up
+ * to 8 tokens; kernels_x86.c), each output the bits of the scalar int8 matvec: a few tokens
  * cost little more than one pass over the weights, and long prompts a third of the time of
- * dequantize + sgemm. The K-quants get int8 activations in matvec only (so also matmuls of
- * fewer tokens than the small-batch path's); their larger matmuls keep f32 activations.
+ * dequantize + sgemm.
  *
  * Larger matmuls dequantize tiles of TILE rows to f32 and multiply them with OpenBLAS sgemm. The
  * tiles are distributed over our own thread pool and OpenBLAS is kept at one thread, so the two
@@ -474,7 +474,20 @@ static const citer_kernel_set *int8_set(const citer_kernel_set *ks)
     return ks == &citer_kernels_avx512 && !citer_cpu_has_avx512vnni() ? &citer_kernels_scalar : ks;
 }
 
-/* Whether Q8_0, Q4_0 and (in matvec) K-quant weights get int8 activations with kernel set ks
+/* The int8 row kernel of set k8 for a weight type, or NULL. */
+static citer_dot8_fn dot8_for(const citer_kernel_set *k8, int type)
+{
+    switch (type) {
+    case GGML_Q8_0: return k8->q8_0_i8;
+    case GGML_Q4_0: return k8->q4_0_i8;
+    case GGML_Q4_K: return k8->q4_k_i8;
+    case GGML_Q5_K: return k8->q5_k_i8;
+    case GGML_Q6_K: return k8->q6_k_i8;
+    default: return NULL;
+    }
+}
+
+/* Whether Q8_0, Q4_0 and K-quant weights get int8 activations with kernel set ks
  * (the int8 kernels are int8_set(ks)'s; a set without them, AVX2, keeps f32 activations even
  * when on). */
 static int int8_activations(const citer_kernel_set *ks)
@@ -544,13 +557,8 @@ static void matvec_part_init(matvec_part *p, const citer_kernel_set *ks, const c
     default: break;
     }
     if (int8_activations(ks)) {
-        const citer_kernel_set *k8 = int8_set(ks);
-        if (w->type == GGML_Q8_0) p->dot8 = k8->q8_0_i8;
+        p->dot8 = dot8_for(int8_set(ks), w->type);
         p->packed = w->packed ? pack_set(w) : NULL;
-        if (w->type == GGML_Q4_0) p->dot8 = k8->q4_0_i8;
-        if (w->type == GGML_Q4_K) p->dot8 = k8->q4_k_i8;
-        if (w->type == GGML_Q5_K) p->dot8 = k8->q5_k_i8;
-        if (w->type == GGML_Q6_K) p->dot8 = k8->q6_k_i8;
     }
 }
 
@@ -780,7 +788,7 @@ static int is_kquant(int type) { return type == GGML_Q4_K || type == GGML_Q5_K |
 static void matmul8_kquant(const i8_batch *q, const citer_matrix *w, float *Y, int64_t begin, int64_t end)
 {
     const citer_kernel_set *k8 = q->k8;
-    citer_dot8_fn dot = w->type == GGML_Q4_K ? k8->q4_k_i8 : w->type == GGML_Q5_K ? k8->q5_k_i8 : k8->q6_k_i8;
+    citer_dot8_fn dot = dot8_for(k8, w->type);
     for (int64_t r = begin; r < end; r++) {
         const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
         if (k8->kq_rows) k8->kq_rows(w->type, row, q->xq, q->T, w->cols, Y + r, w->rows);
@@ -861,15 +869,7 @@ static void matmul_tiles(void *arg, int64_t begin, int64_t end)
  * kernels for the type). */
 static int matmul_int8(const citer_kernel_set *ks, const citer_kernel_set *k8, const citer_matrix *w)
 {
-    if (!int8_activations(ks)) return 0;
-    switch (w->type) {
-    case GGML_Q8_0: return k8->q8_0_i8 != NULL;
-    case GGML_Q4_0: return k8->q4_0_i8 != NULL;
-    case GGML_Q4_K: return k8->q4_k_i8 != NULL;
-    case GGML_Q5_K: return k8->q5_k_i8 != NULL;
-    case GGML_Q6_K: return k8->q6_k_i8 != NULL;
-    default: return 0;
-    }
+    return int8_activations(ks) && dot8_for(k8, w->type) != NULL;
 }
 
 /* The fewest tokens an int8 matmul of w takes (below: matvecs): 2 with a SIMD batch kernel for
