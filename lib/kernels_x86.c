@@ -846,35 +846,6 @@ VNNI static inline void kq_scales(const uint8_t *s, __m256 *sc, __m256 *mn)
 /* acc += (float)dot * scale lanes [w[2p] x8, w[2p+1] x8] */
 #define KQ_ACC(acc, dot, w, p) acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(dot), pair_scale(w, p)))
 
-/* Q4_K and Q5_K: qs holds sub-blocks 2k, 2k+1 as the low, high nibbles of 32 bytes; HI5 adds
- * Q5_K's fifth bits to register p (sub-blocks 2p, 2p+1). */
-#define VNNI_KQ45(bs, qs_off, HI5)                                                                 \
-    const uint8_t *b = row;                                                                        \
-    const __m512i m4 = _mm512_set1_epi8(15), z = _mm512_setzero_si512();                           \
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                    \
-    __m256 accm = _mm256_setzero_ps();                                                             \
-    for (int64_t i = 0; i < n / QKK; i++, b += (bs)) {                                             \
-        __m256 sc, mn;                                                                             \
-        kq_scales(b + 4, &sc, &mn);                                                                \
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(rd16(b))), dmin = _mm256_set1_ps(_cvtsh_ss(rd16(b + 2))); \
-        __m512 w = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_mul_ps(d, sc), _mm256_loadu_ps(x->d + 8 * i))); \
-        accm = _mm256_add_ps(accm, _mm256_mul_ps(_mm256_mul_ps(dmin, mn), _mm256_loadu_ps(x->sx + 8 * i))); \
-        __m512i v0 = _mm512_loadu_si512(b + (qs_off)), v1 = _mm512_loadu_si512(b + (qs_off) + 64);  \
-        __m512i l0 = _mm512_and_si512(v0, m4), h0 = _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4);  \
-        __m512i l1 = _mm512_and_si512(v1, m4), h1 = _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4);  \
-        __m512i w0 = _mm512_shuffle_i64x2(l0, h0, 0x44), w1 = _mm512_shuffle_i64x2(l0, h0, 0xEE);     \
-        __m512i w2 = _mm512_shuffle_i64x2(l1, h1, 0x44), w3 = _mm512_shuffle_i64x2(l1, h1, 0xEE);     \
-        HI5                                                                                        \
-        const int8_t *q = x->q + QKK * i;                                                          \
-        KQ_ACC(a0, _mm512_dpbusd_epi32(z, w0, _mm512_loadu_si512(q)), w, 0);                        \
-        KQ_ACC(a1, _mm512_dpbusd_epi32(z, w1, _mm512_loadu_si512(q + 64)), w, 1);                   \
-        KQ_ACC(a2, _mm512_dpbusd_epi32(z, w2, _mm512_loadu_si512(q + 128)), w, 2);                  \
-        KQ_ACC(a3, _mm512_dpbusd_epi32(z, w3, _mm512_loadu_si512(q + 192)), w, 3);                  \
-    }                                                                                              \
-    return kq_reduce(a0, a1, a2, a3, accm);
-
-VNNI static float vnni_q4_k(const void *row, const citer_xq8 *x, int64_t n) { VNNI_KQ45(144, 16, ) }
-
 /* Q5_K: bit 2p (2p+1) of qh[l] is the fifth bit of element l of sub-block 2p (2p+1): register
  * p's bytes 0-31 test bit 2p of qh, bytes 32-63 bit 2p+1. */
 VNNI static inline __m512i q5_hi(__m512i w, __m512i qh, int p)
@@ -883,26 +854,9 @@ VNNI static inline __m512i q5_hi(__m512i w, __m512i qh, int p)
     return _mm512_mask_add_epi8(w, _mm512_test_epi8_mask(qh, bit), w, _mm512_set1_epi8(16));
 }
 
-#define Q5_HI                                                                                      \
-    __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16)));            \
-    w0 = q5_hi(w0, qh, 0), w1 = q5_hi(w1, qh, 1), w2 = q5_hi(w2, qh, 2), w3 = q5_hi(w3, qh, 3);
-
-VNNI static float vnni_q5_k(const void *row, const citer_xq8 *x, int64_t n) { VNNI_KQ45(176, 48, Q5_HI) }
-
 /* Q6_K: half h is ql[64h..+64) and qh[32h..+32); elements 0-63 of the half are ql's low nibbles
  * with qh bits 0-1 (bytes 0-31), 2-3 (32-63); elements 64-127 the high nibbles with bits 4-5,
- * 6-7. The weights stay unsigned (q, not q-32): the accumulator starts from -32 times the
- * group's sum of activations (c128 / 4). Lane l of register p is scale group 4p + l/4. */
-/* register p = 2h + e of a super-block: weights wv, scale lanes quad + 4p */
-#define Q6_REG(acc, wv, p)                                                                         \
-    do {                                                                                           \
-        __m512i c = _mm512_srai_epi32(_mm512_loadu_si512(x->c128 + 64 * i + 16 * (p)), 2);       \
-        __m512i s = _mm512_dpbusd_epi32(c, wv, _mm512_loadu_si512(x->q + QKK * i + 64 * (p)));    \
-        __m512 sc = _mm512_permutexvar_ps(_mm512_add_epi32(quad, _mm512_set1_epi32(4 * (p))), w); \
-        acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(s), sc));                       \
-    } while (0)
-
-/* half h: weights of elements 128h..+64 into w0, 128h+64..+64 into w1 */
+ * 6-7. Q6_HALF: half h's weights of elements 128h..+64 into w0, 128h+64..+64 into w1. */
 #define Q6_HALF(h, w0, w1)                                                                         \
     __m512i l##h = _mm512_loadu_si512(b + 64 * (h));                                               \
     __m256i qh##h = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * (h)));                     \
@@ -910,30 +864,11 @@ VNNI static float vnni_q5_k(const void *row, const citer_xq8 *x, int64_t n) { VN
     __m512i w0 = _mm512_or_si512(_mm512_and_si512(l##h, m4), _mm512_and_si512(_mm512_slli_epi16(hz##h, 4), m30)); \
     __m512i w1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l##h, 4), m4), _mm512_and_si512(hz##h, m30));
 
-VNNI static float vnni_q6_k(const void *row, const citer_xq8 *x, int64_t n)
-{
-    const uint8_t *b = row;
-    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
-    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const __m512i quad = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t i = 0; i < n / QKK; i++, b += 210) {
-        __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 192))));
-        __m512 dx = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(x->d + 8 * i)));
-        __m512 w = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(rd16(b + 208))), sc), dx);
-        Q6_HALF(0, w0, w1)
-        Q6_HALF(1, w2, w3)
-        Q6_REG(a0, w0, 0);
-        Q6_REG(a1, w1, 1);
-        Q6_REG(a2, w2, 2);
-        Q6_REG(a3, w3, 3);
-    }
-    return kq_reduce(a0, a1, a2, a3, _mm256_setzero_ps());
-}
-
-/* K-quant rows times T tokens (kq_rows): each super-block's weights unpacked and scaled once,
- * then for every token the row kernel's own operations in its order (vnni_q4_k, vnni_q5_k,
- * vnni_q6_k), so each output has their bits; KQ_TOK tokens' accumulators at a time. */
+/* A K-quant row times T tokens into out[t*ostride] (kq_rows; T = 1: the matvec kernels below):
+ * each super-block's weights unpacked and scaled once, then for every token the operations of
+ * sdot8_q4_k/q5_k/q6_k in their order, so each output has their bits; KQ_TOK tokens'
+ * accumulators at a time. Q4_K and Q5_K: qs holds sub-blocks 2k, 2k+1 as the low, high nibbles
+ * of 32 bytes; q5_hi adds Q5_K's fifth bits to register p (sub-blocks 2p, 2p+1). */
 enum { KQ_TOK = 8 };
 
 VNNI static inline __attribute__((always_inline)) void kq45_rows(int q5, const uint8_t *row, const citer_xq8 *x,
@@ -979,7 +914,10 @@ VNNI static inline __attribute__((always_inline)) void kq45_rows(int q5, const u
     }
 }
 
-VNNI static void kq6_rows(const uint8_t *row, const citer_xq8 *x, int64_t T, int64_t n, float *out, int64_t ostride)
+/* Q6_K: the weights stay unsigned (q, not q-32): each lane starts from -32 times its group's
+ * sum of activations (c128 / 4). Lane l of register p is scale group 4p + l/4. */
+VNNI static inline __attribute__((always_inline)) void kq6_rows(const uint8_t *row, const citer_xq8 *x, int64_t T,
+                                                                int64_t n, float *out, int64_t ostride)
 {
     const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
     const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
@@ -1011,6 +949,27 @@ VNNI static void kq6_rows(const uint8_t *row, const citer_xq8 *x, int64_t T, int
         for (int t = 0; t < nt; t++)
             out[(t0 + t) * ostride] = kq_reduce(a[t][0], a[t][1], a[t][2], a[t][3], _mm256_setzero_ps());
     }
+}
+
+VNNI static float vnni_q4_k(const void *row, const citer_xq8 *x, int64_t n)
+{
+    float y;
+    kq45_rows(0, row, x, 1, n, &y, 1);
+    return y;
+}
+
+VNNI static float vnni_q5_k(const void *row, const citer_xq8 *x, int64_t n)
+{
+    float y;
+    kq45_rows(1, row, x, 1, n, &y, 1);
+    return y;
+}
+
+VNNI static float vnni_q6_k(const void *row, const citer_xq8 *x, int64_t n)
+{
+    float y;
+    kq6_rows(row, x, 1, n, &y, 1);
+    return y;
 }
 
 VNNI static void vnni_kq_rows(int type, const uint8_t *row, const citer_xq8 *x, int64_t T, int64_t n, float *out,
