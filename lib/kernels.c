@@ -327,15 +327,16 @@ typedef struct {
 static void xq8_free(void *p) { free(p); }
 static void xq8_key_init(void) { pthread_key_create(&xq8_key, xq8_free); }
 
-/* Bytes of a quantized vector of n elements: q, d, sx, dl, c128, c8. */
-static size_t xq8_bytes(int64_t n) { return (size_t)n / 32 * 2 * sizeof(float) + (size_t)n / 4 * 12 + (size_t)n; }
+/* Bytes of a quantized vector of n elements: q, d, sx, cb, dl, c128, c8. */
+static size_t xq8_bytes(int64_t n) { return (size_t)n / 32 * 3 * sizeof(float) + (size_t)n / 4 * 12 + (size_t)n; }
 
 /* Point q's arrays into mem (xq8_bytes(n) bytes; 4-byte arrays first for alignment). */
 static void xq8_place(citer_xq8 *q, void *mem, int64_t n)
 {
     q->d = mem;
     q->sx = q->d + n / 32;
-    q->dl = q->sx + n / 32;
+    q->cb = (int32_t *)(q->sx + n / 32);
+    q->dl = (float *)(q->cb + n / 32);
     q->c128 = (int32_t *)(q->dl + n / 4);
     q->c8 = q->c128 + n / 4;
     q->q = (int8_t *)(q->c8 + n / 4);
@@ -361,6 +362,7 @@ static void quantize_into(citer_xq8 *q, const float *x, int64_t n)
             q->c8[i * 8 + g] = -8 * sum;
         }
         q->sx[i] = d * (float)all;
+        q->cb[i] = -128 * all;
     }
 }
 
@@ -715,8 +717,9 @@ static void quantize_work(void *arg, int64_t begin, int64_t end)
         if (q->prep) q->k8->i8_quantize_blocks(q->prep, q->X + t * q->n, t, begin, end);
         if (!q->xq) continue;
         const citer_xq8 *x = &q->xq[t];
-        citer_xq8 part = {(end - begin) * QK, x->q + begin * QK, x->d + begin, x->sx + begin,
-                          x->dl + 8 * begin, x->c128 + 8 * begin, x->c8 + 8 * begin};
+        citer_xq8 part = {.n = (end - begin) * QK, .q = x->q + begin * QK, .d = x->d + begin, .sx = x->sx + begin,
+                          .cb = x->cb + begin, .dl = x->dl + 8 * begin, .c128 = x->c128 + 8 * begin,
+                          .c8 = x->c8 + 8 * begin};
         quantize(&part, q->X + t * q->n + begin * QK, part.n);
     }
 }

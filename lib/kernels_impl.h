@@ -69,6 +69,7 @@ typedef struct {
     int8_t *q;        /* [n] */
     float *d;         /* [n/32] */
     float *sx;        /* [n/32]: d[b] * (float)(sum of block b's q) */
+    int32_t *cb;      /* [n/32]: -128 times the sum of block b's q (c128 of its groups added) */
     float *dl;        /* [n/4]: d of the group's block */
     int32_t *c128;    /* [n/4] */
     int32_t *c8;      /* [n/4] */

@@ -995,19 +995,28 @@ VNNI static inline __m256i quantize_block(const float *x, float *d_out)
     return _mm256_set_m128i(q1, q0);
 }
 
+/* The 8 group sums of 4 of a block's q (a vpdpbusd with ones). */
+VNNI static inline __m256i group_sums(__m256i qq)
+{
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), qq);
+}
+
+VNNI static inline int32_t hsum8(__m256i v) { return _mm512_reduce_add_epi32(_mm512_zextsi256_si512(v)); }
+
 VNNI static void vnni_quantize(citer_xq8 *q, const float *x, int64_t n)
 {
-    const __m256i ones = _mm256_set1_epi8(1);
     q->n = n;
     for (int64_t i = 0; i < n / QK; i++) {
         float d;
         __m256i qq = quantize_block(x + i * QK, &d);
         _mm256_storeu_si256((__m256i *)(q->q + i * QK), qq);
         q->d[i] = d;
-        __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, qq);
+        __m256i sum = group_sums(qq);
         _mm256_storeu_si256((__m256i *)(q->c128 + 8 * i), _mm256_mullo_epi32(sum, _mm256_set1_epi32(-128)));
         _mm256_storeu_si256((__m256i *)(q->c8 + 8 * i), _mm256_mullo_epi32(sum, _mm256_set1_epi32(-8)));
-        q->sx[i] = d * (float)_mm512_reduce_add_epi32(_mm512_zextsi256_si512(sum));
+        int32_t all = hsum8(sum);
+        q->sx[i] = d * (float)all;
+        q->cb[i] = -128 * all;
         _mm256_storeu_ps(q->dl + 8 * i, _mm256_set1_ps(d));
     }
 }
@@ -1053,15 +1062,11 @@ VNNI static void vnni_i8_quantize_blocks(void *prep, const float *x, int64_t t, 
 {
     i8_tokens *p = prep;
     int64_t T = p->T;
-    const __m256i ones = _mm256_set1_epi8(1);
     for (int64_t i = b0; i < b1; i++) {
         float d;
         __m256i qq = quantize_block(x + i * QK, &d);
         _mm256_storeu_si256((__m256i *)(p->q + (i * T + t) * QK), qq);
-        __m256i g = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, qq);
-        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1));
-        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
-        int32_t sum = _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1)));
+        int32_t sum = hsum8(group_sums(qq));
         p->c128[i * T + t] = -128 * sum;
         p->c8[i * T + t] = -8 * sum;
         p->d[i * T + t] = d;
@@ -1281,13 +1286,7 @@ VNNI static void vnni_pack_q8_0(const uint8_t *w, size_t row_bytes, int64_t s0, 
  * of sdot8_q8_0, row by row. */
 VNNI static void vnni_packed_matvec(const uint8_t *pk, int64_t s0, int64_t s1, int64_t nb, const citer_xq8 *x, float *y)
 {
-    int32_t *cb = malloc(sizeof(int32_t) * (size_t)nb);
-    if (!cb) abort();
-    for (int64_t b = 0; b < nb; b++) {
-        int32_t c = 0;
-        for (int g = 0; g < 8; g++) c += x->c128[8 * b + g];
-        cb[b] = c;
-    }
+    const int32_t *cb = x->cb;
     for (int64_t set = s0; set < s1; set++) {
         const uint8_t *p = pk + (size_t)(set * nb) * PACKED_BLOCK;
         __m512 a = _mm512_setzero_ps();
@@ -1325,7 +1324,6 @@ VNNI static void vnni_packed_matvec(const uint8_t *pk, int64_t s0, int64_t s1, i
         }
         _mm512_storeu_ps(y + 16 * set, a);
     }
-    free(cb);
 }
 
 /* ---- AVX-512: dequantizing rows (bit-identical to the reference), small-batch tile ---- */
