@@ -291,11 +291,6 @@ static int gguf_float(gguf_file *g, const char *arch, const char *key, float *ou
     return 0;
 }
 
-/* Q8_0 weight matrices packed for the int8 kernels where those are in use (kernels.h): a decode
- * step then needs a fraction of the instructions (it stays at the memory bandwidth where the
- * memory is fast) and a batched append skips its transposition. The copy has the bytes of the
- * originals, whose pages of the read-only file mapping are then given back (they come back
- * from the file if a path without int8 activations reads them). */
 /* Weight matrix i, 0 <= i < 7 * n_layers + 1: each layer's seven, then the LM head. */
 static citer_matrix *model_matrix(citer_model *m, int i)
 {
@@ -305,6 +300,11 @@ static citer_matrix *model_matrix(citer_model *m, int i)
     return lm[i % 7];
 }
 
+/* Q8_0 weight matrices packed for the int8 kernels where those are in use (kernels.h): a decode
+ * step then needs a fraction of the instructions (it stays at the memory bandwidth where the
+ * memory is fast) and a batched append skips its transposition. The copy has the bytes of the
+ * originals, whose pages of the read-only file mapping are then given back (they come back
+ * from the file if a path without int8 activations reads them). */
 static void pack_matrices(citer_model *m)
 {
     int n = 7 * m->cfg.n_layers + 1;
