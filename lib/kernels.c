@@ -418,6 +418,7 @@ typedef struct {
     citer_dot8_fn dot8;                          /* int8 activations, or NULL: */
     const citer_kernel_set *packed;              /* w->packed and the set of its kernels, or NULL */
     citer_dot_fn dot;                            /* a dedicated row kernel, or NULL: */
+    citer_dot4_fn dot4;                          /* wide rows four at a time, or NULL */
     void (*deq)(const uint8_t *blk, float *out); /* per-block dequantizer + dot_f32 */
     int64_t block_elems;
     size_t block_bytes;
@@ -461,7 +462,10 @@ static void matvec_rows(void *arg, int64_t begin, int64_t end)
             continue;
         }
         const uint8_t *base = p->w->data;
-        for (int64_t r = b; r < e; r++) {
+        int64_t r = b;
+        if (p->dot4)
+            for (; r + 4 <= e; r += 4) p->dot4(base + (size_t)r * p->w->row_bytes, p->w->row_bytes, j->x, p->w->cols, p->y + r);
+        for (; r < e; r++) {
             const uint8_t *row = base + (size_t)r * p->w->row_bytes;
             p->y[r] = p->dot8 ? p->dot8(row, j->xq, p->w->cols)
                       : p->dot ? p->dot(row, j->x, p->w->cols) : dot_by_blocks(j, p, row);
@@ -549,8 +553,8 @@ static void matvec_part_init(matvec_part *p, const citer_kernel_set *ks, const c
     citer_block_geometry(w->type, &p->block_elems, &p->block_bytes);
     switch (w->type) {
     case GGML_F32: p->dot = ks->f32; break;
-    case GGML_F16: p->dot = ks->f16; break;
-    case GGML_BF16: p->dot = ks->bf16; break;
+    case GGML_F16: p->dot = ks->f16, p->dot4 = w->cols > CITER_DOT4_COLS ? ks->f16x4 : NULL; break;
+    case GGML_BF16: p->dot = ks->bf16, p->dot4 = w->cols > CITER_DOT4_COLS ? ks->bf16x4 : NULL; break;
     case GGML_Q8_0: p->dot = ks->q8_0; break;
     case GGML_Q4_0: p->dot = ks->q4_0; break;
     case GGML_Q4_K: p->dot = ks->q4_k; p->deq = ks->deq_q4_k; break;

@@ -57,6 +57,10 @@ static inline void kquant_scale_min(const uint8_t *s, int i, int *sc, int *mn)
 
 /* A row dot product: W row (cols elements of the type) . x. */
 typedef float (*citer_dot_fn)(const void *row, const float *x, int64_t cols);
+/* Four consecutive rows (row_bytes apart) at once, y[0..3]: each output has the bits of the
+ * set's row kernel for that row. */
+#define CITER_DOT4_COLS 4096
+typedef void (*citer_dot4_fn)(const void *rows, size_t row_bytes, const float *x, int64_t cols, float *y);
 
 /* An activation vector rounded to 8 bits per block of 32 (int8 activation mode), quantized once
  * per matvec: q[i] = round(x[i] / d[b]) with d[b] = max|x| over block b / 127. For the 8 groups
@@ -82,6 +86,8 @@ typedef float (*citer_dot8_fn)(const void *row, const citer_xq8 *x, int64_t cols
 typedef struct {
     const char *name;
     citer_dot_fn f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k;
+    /* F16 and BF16 rows four at a time, for rows wider than CITER_DOT4_COLS (NULL: row by row) */
+    citer_dot4_fn f16x4, bf16x4;
     /* dot of n floats (n multiple of 16), used by the block-dequantizing generic path */
     float (*dot_f32)(const float *a, const float *b, int64_t n);
     /* rows of f16 / bf16 to f32 (NULL: the scalar reference), used by matmul's tiles */

@@ -778,58 +778,81 @@ static void test_matmul_multi(void)
 }
 
 /* F16 and BF16 rows holding infinities, NaNs, subnormals, signed zeros and the largest finite
- * values, in a SIMD loop's body and in its tail: every set's matvec gives the dequantized
- * reference (the AVX-512 F16 loop widens with integer operations, which leave infinities and
- * NaNs finite; it must notice them and convert those rows with vcvtph2ps instead). */
+ * values, in a SIMD loop's body and in its tail, for narrow rows and for rows wide enough to
+ * be done four at a time: every set's matvec gives the dequantized reference (the AVX-512 F16
+ * loops widen with integer operations, which leave infinities and NaNs finite; they must
+ * notice them and convert those rows with vcvtph2ps instead). */
 static void test_half_special_values(void)
 {
-    enum { ROWS = 6, COLS = 200 };
+    enum { ROWS = 64, MAXC = 4168 }; /* chunks of the pool of 4 rows and more */
     static const struct { int type; uint16_t pinf, ninf, nan, nnan, sub, nsub, max, nmax, nzero; } t[] = {
         {GGML_F16, 0x7C00, 0xFC00, 0x7E00, 0xFE01, 0x0001, 0x83FF, 0x7BFF, 0xFBFF, 0x8000},
         {GGML_BF16, 0x7F80, 0xFF80, 0x7FC0, 0xFF81, 0x0001, 0x807F, 0x7F7F, 0xFF7F, 0x8000},
     };
-    float x[COLS];
-    for (int c = 0; c < COLS; c++) x[c] = (c % 3 == 0 ? -1.0f : 1.0f) * (0.25f + 0.5f * (float)(c % 7) / 7);
-    for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
-        uint16_t w[ROWS][COLS];
-        for (int r = 0; r < ROWS; r++)
-            for (int c = 0; c < COLS; c++) {
-                float v = 0.01f * (float)((r * 31 + c * 17) % 41 - 20);
-                w[r][c] = t[k].type == GGML_F16 ? citer_f32_to_f16(v) : citer_f32_to_bf16(v);
+    static const int widths[] = {200, MAXC}; /* tails of 8 columns; 4168 > CITER_DOT4_COLS */
+    static float x[MAXC];
+    static uint16_t w[ROWS][MAXC];
+    static float y[ROWS];
+    for (int c = 0; c < MAXC; c++) x[c] = (c % 3 == 0 ? -1.0f : 1.0f) * (0.25f + 0.5f * (float)(c % 7) / 7);
+    for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+        for (int wi = 0; wi < 2; wi++) {
+            int cols = widths[wi];
+            for (int r = 0; r < ROWS; r++)
+                for (int c = 0; c < cols; c++) {
+                    float v = 0.01f * (float)((r * 31 + c * 17) % 41 - 20);
+                    w[r][c] = t[k].type == GGML_F16 ? citer_f32_to_f16(v) : citer_f32_to_bf16(v);
+                }
+            w[0][70] = t[k].pinf; /* x > 0 there: +inf */
+            w[1][70] = t[k].ninf; /* -inf */
+            w[2][130] = t[k].nan;
+            w[3][10] = t[k].nnan;
+            int tail = cols - 8;
+            while (tail % 3 == 0) tail++;
+            w[5][tail] = t[k].pinf; /* in the tail; x > 0 there */
+            uint16_t ext[] = {t[k].sub, t[k].nsub, t[k].max, t[k].nmax, t[k].nzero};
+            for (int c = 0; c < 200; c += 9) w[4][c] = ext[(c / 9) % 5]; /* few: f32 sums of more overflow */
+            /* rows of cols elements, row_bytes apart */
+            uint16_t *data = xmalloc(sizeof(uint16_t) * (size_t)(ROWS * cols));
+            for (int r = 0; r < ROWS; r++) memcpy(data + (size_t)r * cols, w[r], sizeof(uint16_t) * (size_t)cols);
+            citer_matrix m;
+            REQUIRE(citer_matrix_init(&m, t[k].type, ROWS, cols, data) == 0, "matrix");
+            static double ref[ROWS], mag[ROWS];
+            float *deq = xmalloc(sizeof(float) * (size_t)cols);
+            for (int r = 0; r < ROWS; r++) {
+                citer_dequantize_row(t[k].type, w[r], deq, cols);
+                ref[r] = mag[r] = 0;
+                for (int c = 0; c < cols; c++) ref[r] += (double)deq[c] * x[c], mag[r] += fabs((double)deq[c] * x[c]);
             }
-        w[0][70] = t[k].pinf;  /* x > 0 there: +inf */
-        w[1][70] = t[k].ninf;  /* -inf */
-        w[2][130] = t[k].nan;
-        w[3][10] = t[k].nnan;
-        w[5][196] = t[k].pinf; /* in the tail (columns 192..199) */
-        uint16_t ext[] = {t[k].sub, t[k].nsub, t[k].max, t[k].nmax, t[k].nzero};
-        for (int c = 0; c < COLS; c += 9) w[4][c] = ext[(c / 9) % 5];
-        citer_matrix m;
-        REQUIRE(citer_matrix_init(&m, t[k].type, ROWS, COLS, w) == 0, "matrix");
-        double ref[ROWS], mag[ROWS];
-        for (int r = 0; r < ROWS; r++) {
-            float deq[COLS];
-            citer_dequantize_row(t[k].type, w[r], deq, COLS);
-            ref[r] = mag[r] = 0;
-            for (int c = 0; c < COLS; c++) ref[r] += (double)deq[c] * x[c], mag[r] += fabs((double)deq[c] * x[c]);
+            free(deq);
+            CHECK(isinf(ref[0]) && ref[0] > 0 && isinf(ref[1]) && ref[1] < 0 && isnan(ref[2]) && isnan(ref[3]) &&
+                      isfinite(ref[4]) && isinf(ref[5]) && ref[5] > 0,
+                  "type %d: the reference rows are not what the test means", t[k].type);
+            for (int s = 0; s < 3; s++) {
+                if (citer_kernels_force(kernel_sets[s]) != 0) continue;
+                citer_matvec(&m, x, y);
+                const char *ks = kernel_sets[s];
+                CHECK(isinf(y[0]) && y[0] > 0, "%s type %d cols %d: +inf row gives %g", ks, t[k].type, cols, y[0]);
+                CHECK(isinf(y[1]) && y[1] < 0, "%s type %d cols %d: -inf row gives %g", ks, t[k].type, cols, y[1]);
+                CHECK(isnan(y[2]) && isnan(y[3]), "%s type %d cols %d: NaN rows give %g, %g", ks, t[k].type, cols,
+                      y[2], y[3]);
+                CHECK(isinf(y[5]) && y[5] > 0, "%s type %d cols %d: +inf in the tail gives %g", ks, t[k].type, cols,
+                      y[5]);
+                for (int r = 4; r < ROWS; r++) {
+                    if (r == 5) continue;
+                    CHECK(fabs(y[r] - ref[r]) <= 1e-6 * mag[r], "%s type %d cols %d row %d: %g, want %g", ks,
+                          t[k].type, cols, r, y[r], ref[r]);
+                    /* rows taken four at a time have the bits of the row alone */
+                    citer_matrix one;
+                    float y1;
+                    citer_matrix_init(&one, t[k].type, 1, cols, data + (size_t)r * cols);
+                    citer_matvec(&one, x, &y1);
+                    CHECK(memcmp(&y1, &y[r], sizeof y1) == 0, "%s type %d cols %d row %d: %a in the matrix, %a alone",
+                          ks, t[k].type, cols, r, y[r], y1);
+                }
+            }
+            citer_kernels_force(NULL);
+            free(data);
         }
-        CHECK(isinf(ref[0]) && ref[0] > 0 && isinf(ref[1]) && ref[1] < 0 && isnan(ref[2]) && isnan(ref[3]) &&
-                  isfinite(ref[4]) && isinf(ref[5]),
-              "type %d: the reference rows are not what the test means", t[k].type);
-        for (int s = 0; s < 3; s++) {
-            if (citer_kernels_force(kernel_sets[s]) != 0) continue;
-            float y[ROWS];
-            citer_matvec(&m, x, y);
-            CHECK(isinf(y[0]) && y[0] > 0, "%s type %d: +inf row gives %g", kernel_sets[s], t[k].type, y[0]);
-            CHECK(isinf(y[1]) && y[1] < 0, "%s type %d: -inf row gives %g", kernel_sets[s], t[k].type, y[1]);
-            CHECK(isnan(y[2]) && isnan(y[3]), "%s type %d: NaN rows give %g, %g", kernel_sets[s], t[k].type, y[2],
-                  y[3]);
-            CHECK(fabs(y[4] - ref[4]) <= 1e-6 * mag[4], "%s type %d: extremes row %g, want %g", kernel_sets[s],
-                  t[k].type, y[4], ref[4]);
-            CHECK(isinf(y[5]) && y[5] > 0, "%s type %d: +inf in the tail gives %g", kernel_sets[s], t[k].type, y[5]);
-        }
-        citer_kernels_force(NULL);
-    }
 }
 
 /* The kernel sets' row dequantizers give the reference's bits (they do the same f32 products). */
