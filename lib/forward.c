@@ -68,7 +68,7 @@ static void rope(float *x, int n_heads, int hd, int layout, const float *cs, con
  * slot 0 is in use). Freed when the thread exits. */
 typedef struct {
     size_t cap;
-    float data[];
+    _Alignas(64) float data[]; /* 64-byte vector loads of activations then stay within a cache line */
 } scratch;
 
 static pthread_key_t scratch_key[2];
@@ -86,7 +86,7 @@ static float *scratch_floats(int slot, size_t n)
     scratch *sc = pthread_getspecific(scratch_key[slot]);
     if (!sc || sc->cap < n) {
         free(sc);
-        sc = xmalloc(sizeof *sc + n * sizeof(float));
+        sc = xaligned_alloc(64, sizeof *sc + n * sizeof(float));
         sc->cap = n;
         pthread_setspecific(scratch_key[slot], sc);
     }
@@ -202,6 +202,8 @@ static void linear_multi(const citer_matrix *const *w, int k, const float *x, in
     else citer_matmul_multi(w, k, x, n, y);
 }
 
+static size_t al16(size_t n) { return (n + 15) / 16 * 16; }
+
 /* One chunk of checked input. */
 static void forward_chunk(const citer_model *m, citer_seq *s, const int32_t *tokens, int n, float *hidden,
                           float *logits, int all_logits)
@@ -211,9 +213,11 @@ static void forward_chunk(const citer_model *m, citer_seq *s, const int32_t *tok
     int D = c->dim, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, F = c->ffn_dim;
     int half = hd / 2;
     size_t nn = (size_t)n;
-    float *x = scratch_floats(0, nn * (2 * D + 2 * qd + 2 * kvd + 2 * F + 2 * half));
-    float *h = x + nn * D, *q = h + nn * D, *k = q + nn * qd, *v = k + nn * kvd, *att = v + nn * kvd;
-    float *gate = att + nn * qd, *up = gate + nn * F, *cs = up + nn * F, *sn = cs + nn * half;
+    /* each buffer starts a cache line (sizes rounded up to 16 floats) */
+    size_t sD = al16(nn * D), sq = al16(nn * qd), skv = al16(nn * kvd), sF = al16(nn * F), sh = al16(nn * half);
+    float *x = scratch_floats(0, 2 * sD + 2 * sq + 2 * skv + 2 * sF + 2 * sh);
+    float *h = x + sD, *q = h + sD, *k = q + sq, *v = k + skv, *att = v + skv;
+    float *gate = att + sq, *up = gate + sF, *cs = up + sF, *sn = cs + sh;
 
     double inv[512];
     rope_inv_freq(m, inv);

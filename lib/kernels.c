@@ -324,22 +324,31 @@ typedef struct {
     citer_xq8 x;
 } xq8_buf;
 
+#define XQ8_HEAD ((sizeof(xq8_buf) + 63) / 64 * 64) /* the arrays start a cache line */
+
 static void xq8_free(void *p) { free(p); }
 static void xq8_key_init(void) { pthread_key_create(&xq8_key, xq8_free); }
 
-/* Bytes of a quantized vector of n elements: q, d, sx, cb, dl, c128, c8. */
-static size_t xq8_bytes(int64_t n) { return (size_t)n / 32 * 3 * sizeof(float) + (size_t)n / 4 * 12 + (size_t)n; }
+/* Bytes of a quantized vector of n elements (q, c128, c8, dl, d, sx, cb), rounded up to whole
+ * cache lines. */
+static size_t xq8_bytes(int64_t n)
+{
+    return ((size_t)n / 32 * 3 * sizeof(float) + (size_t)n / 4 * 12 + (size_t)n + 63) / 64 * 64;
+}
 
-/* Point q's arrays into mem (xq8_bytes(n) bytes; 4-byte arrays first for alignment). */
+/* Point q's arrays into mem (64-byte aligned, xq8_bytes(n) bytes). The arrays the row kernels
+ * read 64 bytes at a time from every other block come first, each n bytes long, so that those
+ * loads do not straddle cache lines when n is a multiple of 64 (n is one of 32, so the 4-byte
+ * arrays after them stay aligned). */
 static void xq8_place(citer_xq8 *q, void *mem, int64_t n)
 {
-    q->d = mem;
+    q->q = mem;
+    q->c128 = (int32_t *)(q->q + n);
+    q->c8 = q->c128 + n / 4;
+    q->dl = (float *)(q->c8 + n / 4);
+    q->d = q->dl + n / 4;
     q->sx = q->d + n / 32;
     q->cb = (int32_t *)(q->sx + n / 32);
-    q->dl = (float *)(q->cb + n / 32);
-    q->c128 = (int32_t *)(q->dl + n / 4);
-    q->c8 = q->c128 + n / 4;
-    q->q = (int8_t *)(q->c8 + n / 4);
 }
 
 static void quantize_into(citer_xq8 *q, const float *x, int64_t n)
@@ -373,9 +382,9 @@ static const citer_xq8 *quantize_activations(const citer_kernel_set *k8, const f
     xq8_buf *b = pthread_getspecific(xq8_key);
     if (!b || b->cap < n) {
         free(b);
-        b = xmalloc(sizeof *b + xq8_bytes(n));
+        b = xaligned_alloc(64, XQ8_HEAD + xq8_bytes(n));
         b->cap = n;
-        xq8_place(&b->x, b + 1, n);
+        xq8_place(&b->x, (uint8_t *)b + XQ8_HEAD, n);
         pthread_setspecific(xq8_key, b);
     }
     (k8->quantize8 ? k8->quantize8 : quantize_into)(&b->x, x, n);
@@ -738,8 +747,7 @@ static void i8_batch_init(i8_batch *q, const citer_kernel_set *k8, const float *
     q->xq = NULL, q->mem = NULL;
     if (want_xq) {
         q->xq = xmalloc(sizeof *q->xq * (size_t)T);
-        /* xq8_bytes(n) is a multiple of 4: every vector's float arrays stay aligned */
-        q->mem = xmalloc(xq8_bytes(n) * (size_t)T);
+        q->mem = xaligned_alloc(64, xq8_bytes(n) * (size_t)T);
         for (int64_t t = 0; t < T; t++) {
             xq8_place(&q->xq[t], q->mem + xq8_bytes(n) * (size_t)t, n);
             q->xq[t].n = n;

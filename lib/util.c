@@ -40,6 +40,13 @@ void *xmalloc(size_t n)
     return p;
 }
 
+void *xaligned_alloc(size_t align, size_t n)
+{
+    void *p = aligned_alloc(align, (n + align - 1) / align * align);
+    if (!p) oom();
+    return p;
+}
+
 void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
