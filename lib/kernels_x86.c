@@ -604,20 +604,19 @@ AVX512 static void avx512_rows4_f16(const void *rows, size_t rb, const float *x,
 {
     const uint8_t *w = rows;
     __m512 s[4][4];
-    __m512i smax[4], umax[4];
-    for (int g = 0; g < 4; g++) {
-        s[g][0] = s[g][1] = s[g][2] = s[g][3] = _mm512_setzero_ps();
-        smax[g] = _mm512_set1_epi16(-32768), umax[g] = _mm512_setzero_si512();
-    }
+    for (int g = 0; g < 4; g++) s[g][0] = s[g][1] = s[g][2] = s[g][3] = _mm512_setzero_ps();
+    /* one detection for the four rows: per-row maxima took 8 registers, and the spills
+     * halved the loop's speed */
+    __m512i smax = _mm512_set1_epi16(-32768), umax = _mm512_setzero_si512();
     int64_t i = 0;
-#define WIDEN_CHECK \
-    (smax[g] = _mm512_max_epi16(smax[g], _mm512_max_epi16(a, b)), umax[g] = _mm512_max_epu16(umax[g], _mm512_max_epu16(a, b)))
+#define WIDEN_CHECK (smax = _mm512_max_epi16(smax, _mm512_max_epi16(a, b)), umax = _mm512_max_epu16(umax, _mm512_max_epu16(a, b)))
     ROWS4_LOOP(f16_hi_ps)
 #undef WIDEN_CHECK
+    int special = f16_special(smax, umax);
     __m512 z = _mm512_setzero_ps();
     for (int g = 0; g < 4; g++)
-        y[g] = f16_special(smax[g], umax[g]) ? avx512_row_f16_cvt(w + g * rb, x, n, 0, z, z, z, z)
-                                             : avx512_row_f16_cvt(w + g * rb, x, n, i, s[g][0], s[g][1], s[g][2], s[g][3]);
+        y[g] = special ? avx512_row_f16_cvt(w + g * rb, x, n, 0, z, z, z, z)
+                       : avx512_row_f16_cvt(w + g * rb, x, n, i, s[g][0], s[g][1], s[g][2], s[g][3]);
 }
 #undef ROWS4_LOOP
 
