@@ -570,9 +570,10 @@ AVX512 static float avx512_row_bf16(const void *row, const float *x, int64_t n)
 /* Wide rows four at a time. A row's f32 x of over 4096 elements (16 KB) no longer stays in the
  * 48 KB L1 beside the streamed weights, and its misses slow the weights' stream: one x load
  * for four rows, each with the row kernel's own four accumulators (the same bits). Measured
- * (2048 rows, F16, 2 threads, at 54 GB/s of read bandwidth): 4864 columns 21 -> 26-27 GB/s,
- * 5632 21 -> 28-29, 8192 18 -> 28-31; at 2048 and 4096 columns row by row is faster (41 and
- * 32 against 25 and 28). */
+ * through citer_matvec, F16, 2 threads, interleaved with row by row, at 47-52 GB/s of read
+ * bandwidth: 2048x5632 20.1-21.1 -> 23.1-24.3 GB/s, 896x4864 22.5-23.4 -> 23.3-24.3 (a loop
+ * without the infinity check: 8192 columns 18 -> 28-31); at 2048 and 4096 columns row by row
+ * is faster (41 and 32 against 25 and 28). Wide F16 rows stay far below the bandwidth there. */
 #define ROWS4_LOOP(WIDEN)                                                                                      \
     for (; i + 64 <= n; i += 64) {                                                                             \
         __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16), x2 = _mm512_loadu_ps(x + i + 32), \
