@@ -42,7 +42,7 @@ void *xmalloc(size_t n)
 
 void *xaligned_alloc(size_t align, size_t n)
 {
-    void *p = aligned_alloc(align, (n + align - 1) / align * align);
+    void *p = aligned_alloc(align, n ? (n + align - 1) / align * align : align);
     if (!p) oom();
     return p;
 }

@@ -16,8 +16,8 @@ const char *citer_error(void);
 
 /* Allocation that cannot fail quietly: out of memory ends the process with a message. */
 void *xmalloc(size_t n);
-/* aligned_alloc(align, n rounded up to a multiple of align), exiting on failure like xmalloc;
- * free() releases it. */
+/* aligned_alloc(align, n rounded up to a multiple of align, at least align), exiting on failure
+ * like xmalloc; free() releases it. */
 void *xaligned_alloc(size_t align, size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
