@@ -338,8 +338,8 @@ static size_t xq8_bytes(int64_t n)
 
 /* Point q's arrays into mem (64-byte aligned, xq8_bytes(n) bytes). The arrays the row kernels
  * read 64 bytes at a time from every other block come first, each n bytes long, so that those
- * loads do not straddle cache lines when n is a multiple of 64 (n is one of 32, so the 4-byte
- * arrays after them stay aligned). */
+ * loads do not straddle cache lines when n is a multiple of 64 (n is a multiple of 32, so the
+ * 4-byte arrays after them stay aligned). */
 static void xq8_place(citer_xq8 *q, void *mem, int64_t n)
 {
     q->q = mem;

@@ -574,14 +574,14 @@ AVX512 static float avx512_row_bf16(const void *row, const float *x, int64_t n)
  * bandwidth: 2048x5632 20.1-21.1 -> 23.1-24.3 GB/s, 896x4864 22.5-23.4 -> 23.3-24.3 (a loop
  * without the infinity check: 8192 columns 18 -> 28-31); at 2048 and 4096 columns row by row
  * is faster (41 and 32 against 25 and 28). Wide F16 rows stay far below the bandwidth there. */
-#define ROWS4_LOOP(WIDEN)                                                                                      \
+#define ROWS4_LOOP(WIDEN, CHECK)                                                                                   \
     for (; i + 64 <= n; i += 64) {                                                                             \
         __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16), x2 = _mm512_loadu_ps(x + i + 32), \
                x3 = _mm512_loadu_ps(x + i + 48);                                                                \
         _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {                                                  \
             const uint8_t *p = w + g * rb + 2 * i;                                                             \
             __m512i a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 64);                                 \
-            WIDEN_CHECK;                                                                                       \
+            CHECK;                                                                                             \
             s[g][0] = _mm512_fmadd_ps(WIDEN(hi_halves(a, 0)), x0, s[g][0]);                                   \
             s[g][1] = _mm512_fmadd_ps(WIDEN(hi_halves(a, 1)), x1, s[g][1]);                                   \
             s[g][2] = _mm512_fmadd_ps(WIDEN(hi_halves(b, 0)), x2, s[g][2]);                                   \
@@ -595,9 +595,7 @@ AVX512 static void avx512_rows4_bf16(const void *rows, size_t rb, const float *x
     __m512 s[4][4];
     for (int g = 0; g < 4; g++) s[g][0] = s[g][1] = s[g][2] = s[g][3] = _mm512_setzero_ps();
     int64_t i = 0;
-#define WIDEN_CHECK (void)0
-    ROWS4_LOOP(_mm512_castsi512_ps)
-#undef WIDEN_CHECK
+    ROWS4_LOOP(_mm512_castsi512_ps, (void)0)
     for (int g = 0; g < 4; g++) y[g] = avx512_row_bf16_from(w + g * rb, x, n, i, s[g][0], s[g][1], s[g][2], s[g][3]);
 }
 
@@ -610,9 +608,8 @@ AVX512 static void avx512_rows4_f16(const void *rows, size_t rb, const float *x,
      * halved the loop's speed */
     __m512i smax = _mm512_set1_epi16(-32768), umax = _mm512_setzero_si512();
     int64_t i = 0;
-#define WIDEN_CHECK (smax = _mm512_max_epi16(smax, _mm512_max_epi16(a, b)), umax = _mm512_max_epu16(umax, _mm512_max_epu16(a, b)))
-    ROWS4_LOOP(f16_hi_ps)
-#undef WIDEN_CHECK
+    ROWS4_LOOP(f16_hi_ps, (smax = _mm512_max_epi16(smax, _mm512_max_epi16(a, b)),
+                           umax = _mm512_max_epu16(umax, _mm512_max_epu16(a, b))))
     int special = f16_special(smax, umax);
     __m512 z = _mm512_setzero_ps();
     for (int g = 0; g < 4; g++)
